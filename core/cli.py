@@ -1,0 +1,166 @@
+"""The ``tlgen`` command line. Imports torch only inside the commands that train or sample,
+so ``tlgen --help`` and ``tlgen plugins`` answer at once."""
+
+from __future__ import annotations
+
+import sys
+from functools import wraps
+
+import click
+
+from . import __version__
+from .errors import TlgenError
+
+
+def _one_line_errors(func):
+    """Print a TlgenError as one line and exit 2, no traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except TlgenError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: `tlgen run --resume RUN_DIR` continues from the last "
+                       "checkpoint.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tlgen")
+def main() -> None:
+    """Transfer learning for generative models.
+
+    \b
+    Examples:
+      tlgen plugins
+      tlgen run --plugin molecules
+      tlgen run --config examples/molecules/finetune_egfr.toml --set train.max_steps=300
+      tlgen run --resume runs/20261122-101500-molecules
+      tlgen sample runs/20261122-101500-molecules -n 20
+      tlgen export runs/20261122-101500-molecules out/ --merge
+    """
+
+
+@main.command()
+@click.option("--plugin", "-p", help="Domain plugin: an installed name, package.module or file.py.")
+@click.option("--config", "-c", "config_file", type=click.Path(), help="TOML config file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set train.lr=1e-4 (repeatable).")
+@click.option("--resume", type=click.Path(), help="Continue a killed run from its last checkpoint.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")
+@click.option("--steps", type=int, help="Shortcut for --set train.max_steps=N.")
+@click.option("--freeze", help="Shortcut for --set freeze.strategy=S (full, freeze-first:N, "
+              "freeze-embeddings, lora).")
+@click.option("--backbone", help="Shortcut for --set backbone.path=ID_OR_FOLDER.")
+@click.option("--output-dir", "-o", type=click.Path(), help="Parent folder of run folders (runs/).")
+@click.option("--name", help="Run folder label (default: the plugin name).")
+@_one_line_errors
+def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone, output_dir, name):
+    """Fine-tune, sample and evaluate: before vs after, written to runs/<time>-<plugin>/.
+
+    \b
+    Examples:
+      tlgen run --plugin molecules
+      tlgen run --plugin lyrics --freeze lora --steps 100
+      tlgen run --plugin ./my_plugin.py --set data.path=songs/
+      tlgen run --resume runs/20261122-101500-molecules
+    """
+    from .run import Run
+
+    flags = list(overrides)
+    for key, value in (("train.max_steps", steps), ("freeze.strategy", freeze),
+                       ("backbone.path", backbone)):
+        if value is not None:
+            flags.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    if resume:
+        if plugin or config_file:
+            raise TlgenError("--resume takes the run folder only; its config.toml has the rest")
+        the_run = Run.open(resume, overrides=[f"train.device={device!r}"] if device else [])
+    else:
+        the_run = Run.create(plugin=plugin, config_file=config_file, overrides=flags,
+                             output_dir=output_dir, device=device, name=name)
+    the_run.execute()
+
+
+@main.command()
+@_one_line_errors
+def plugins():
+    """List installed plugins: name, kind, source and the hooks each implements."""
+    from .registry import plugin_manager
+
+    rows = plugin_manager().describe()
+    if not rows:
+        click.echo("no plugins installed")
+    for row in rows:
+        click.echo(f"{row['name']:<14} {row['kind']:<10} {row['source']}")
+        if row["hooks"]:
+            click.echo(f"{'':<14} hooks: {row['hooks']}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("-n", "n", default=10, show_default=True, help="How many samples.")
+@_one_line_errors
+def sample(run_dir, n):
+    """Sample from a run's fine-tuned model (last checkpoint).
+
+    \b
+    Example:
+      tlgen sample runs/20261122-101500-molecules -n 20
+    """
+    from .run import Run
+
+    the_run = Run.open(run_dir)
+    backbone = the_run.load_trained()
+    backbone.model.eval()
+    for item in the_run.hooks.sample(run=the_run, backbone=backbone, n=n, stage="cli"):
+        click.echo(item if isinstance(item, str) else repr(item))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("-n", "n", type=int, help="Samples to evaluate (default: the config's sample.n).")
+@_one_line_errors
+def evaluate(run_dir, n):
+    """Re-sample a run's fine-tuned model and print its metrics beside the stored 'before'.
+
+    \b
+    Example:
+      tlgen evaluate runs/20261122-101500-molecules -n 500
+    """
+    import json
+
+    from .report import print_table
+    from .run import Run
+
+    the_run = Run.open(run_dir)
+    backbone = the_run.load_trained()
+    data = the_run.hooks.prepare_data(run=the_run, backbone=backbone)
+    before_file = the_run.dir / "metrics_before.json"
+    before = json.loads(before_file.read_text()) if before_file.is_file() else {}
+    after = the_run.stage_metrics("after", backbone, data, reuse=False, n=n)
+    print_table({"before": before, "after": after})
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("out_dir", type=click.Path())
+@click.option("--merge", is_flag=True, help="Merge LoRA adapters into the base weights.")
+@_one_line_errors
+def export(run_dir, out_dir, merge):
+    """Write a run's model in plain Hugging Face format (loadable without tlgen).
+
+    \b
+    Example:
+      tlgen export runs/20261122-101500-lyrics out/sonnets-lora            # adapter only
+      tlgen export runs/20261122-101500-lyrics out/sonnets --merge         # full model
+    """
+    from .run import Run
+
+    out = Run.open(run_dir).export(out_dir, merge=merge)
+    click.echo(f"exported to {out}")

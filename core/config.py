@@ -1,0 +1,189 @@
+"""Run configuration: a TOML file, ``--set a.b=c`` overrides and CLI flags, validated.
+
+Core owns ``[freeze]`` and ``[train]``; the domain plugin owns ``[backbone]``,
+``[data]``, ``[sample]`` and ``[evaluate]`` through its ``config_schema`` hook.
+Every error names the key and, for a typo, the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .errors import TlgenError
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class BackboneSection(Section):
+    """Where the pretrained model comes from: a hub id or a folder (None: the
+    plugin's shipped default)."""
+
+    path: str | None = None
+    from_scratch: bool = False
+
+
+class SampleSection(Section):
+    n: int = Field(100, ge=1)
+    seed: int = 0
+
+
+class EvaluateSection(Section):
+    pass
+
+
+class DataSection(Section):
+    pass
+
+
+class FreezeConfig(Section):
+    strategy: str = "full"
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_targets: list[str] | None = None
+    modules_to_save: list[str] | None = None
+
+    def parsed(self) -> tuple[str, int]:
+        """The strategy name and its N (``freeze-first:N``)."""
+        name, _, arg = self.strategy.partition(":")
+        if name not in ("full", "freeze-first", "freeze-embeddings", "lora"):
+            raise TlgenError(
+                f"config key 'freeze.strategy': unknown strategy {self.strategy!r}; "
+                "use full, freeze-first:N, freeze-embeddings or lora"
+            )
+        if name == "freeze-first":
+            if not arg.isdigit():
+                raise TlgenError("config key 'freeze.strategy': write freeze-first:N, e.g. freeze-first:2")
+            return name, int(arg)
+        return name, 0
+
+
+class TrainConfig(Section):
+    max_steps: int = Field(200, ge=1)
+    batch_size: int = Field(32, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(20, ge=0)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    clip: float = Field(1.0, ge=0)
+    eval_every: int = Field(50, ge=1)
+    eval_batches: int | None = Field(None, ge=1)
+    early_stopping_patience: int = Field(0, ge=0)
+    save_every: int = Field(100, ge=1)
+    keep_last: int = Field(2, ge=1)
+    log_every: int = Field(10, ge=1)
+    precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    trackers: list[str] = Field(default_factory=list)
+    bucket_by_length: bool = True
+    num_workers: int = Field(0, ge=0)
+    threads: int | None = Field(None, ge=1)
+
+
+class RunConfig(Section):
+    plugin: str
+    seed: int = 0
+    output_dir: str = "runs"
+    name: str | None = None
+    before: bool = True
+    freeze: FreezeConfig = Field(default_factory=FreezeConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+DOMAIN_SECTIONS = {
+    "backbone": BackboneSection,
+    "data": DataSection,
+    "sample": SampleSection,
+    "evaluate": EvaluateSection,
+}
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise TlgenError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TlgenError(f"config file {path}: not valid TOML ({exc})") from None
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b=c``; ``c`` is read as a TOML value when it parses, else as text."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise TlgenError(f"--set {assignment!r}: write KEY=VALUE, e.g. --set train.lr=1e-4")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise TlgenError(f"--set {assignment!r}: {part} is not a section")
+    node[leaf] = value
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``top`` over ``base`` (returns a new dict)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def schema_for(sections: dict[str, type] | None) -> type[RunConfig]:
+    """The full config model: core sections plus the domain plugin's."""
+    fields = {}
+    for name, default in DOMAIN_SECTIONS.items():
+        model = (sections or {}).get(name, default)
+        fields[name] = (model, Field(default_factory=model))
+    return create_model("Config", __base__=RunConfig, **fields)
+
+
+def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, info in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_valid_keys(ann, prefix + name + "."))
+    return keys
+
+
+def validate(raw: dict[str, Any], schema: type[RunConfig], source: str = "config") -> RunConfig:
+    """Validate ``raw`` against ``schema``; raise a one-line TlgenError on the first problem."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, _valid_keys(schema), n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise TlgenError(f"{source}: unknown key '{key}'{hint}") from None
+        got = err.get("input")
+        got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+        raise TlgenError(f"{source}: key '{key}': {err['msg']}{got_text}") from None
+
+
+def dump(config: BaseModel) -> str:
+    """The resolved config as TOML text (None values left out)."""
+    import tomli_w
+
+    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))

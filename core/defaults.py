@@ -1,0 +1,49 @@
+"""Core's default hook implementations, registered as the plugin ``tlgen.defaults``.
+
+All are ``trylast``: a domain plugin that implements the same hook wins, and a
+third party can wrap any of them with ``@hookimpl(wrapper=True)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from .hookspecs import hookimpl
+
+
+@hookimpl(trylast=True)
+def layer_map(backbone):
+    from .freeze import causal_lm_layer_map
+
+    return causal_lm_layer_map(backbone.model)
+
+
+@hookimpl(trylast=True)
+def freeze(run, backbone, layer_map):
+    from . import freeze as strategies
+
+    return strategies.apply(backbone, layer_map, run.config.freeze)
+
+
+@hookimpl(trylast=True)
+def loss(model, batch):
+    return model(**batch).loss
+
+
+@hookimpl(trylast=True)
+def train(run, backbone, data):
+    from .trainer import Trainer
+
+    return Trainer(run, backbone, data).fit()
+
+
+@hookimpl(trylast=True)
+def export(backbone, out_dir: Path, merge: bool):
+    model = backbone.model
+    if merge and hasattr(model, "merge_and_unload"):
+        model = copy.deepcopy(model).merge_and_unload()
+    model.save_pretrained(out_dir)
+    if backbone.tokenizer is not None:
+        backbone.tokenizer.save_pretrained(out_dir)
+    return out_dir

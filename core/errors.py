@@ -1,0 +1,5 @@
+"""The one exception type that means "the user gave bad input"."""
+
+
+class TlgenError(Exception):
+    """Bad input or state the user can fix; the CLI prints it as one line, no traceback."""

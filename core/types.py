@@ -1,0 +1,60 @@
+"""The values that flow between hooks: what a plugin returns, what core passes on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # keep `tlgen plugins` and `--help` free of the torch import
+    import torch
+
+
+@dataclass
+class Backbone:
+    """A loaded pretrained model and what goes with it.
+
+    ``model`` is the module the trainer optimises (a causal LM, a UNet, ...);
+    ``tokenizer`` is the tokenizer or processor, if any; ``extras`` holds the rest
+    (a scheduler, a VAE, a text encoder) that the domain needs to sample.
+    """
+
+    model: torch.nn.Module
+    tokenizer: Any = None
+    name: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSplits:
+    """Train / validation (/ test) datasets and how to batch them.
+
+    ``collate_fn`` turns a list of dataset items into a model batch (a dict of
+    tensors); ``lengths`` (one per training item, in tokens) lets the trainer bucket
+    sequences by length so no compute goes to padding; ``count_key`` names the batch
+    entry whose sum is the number of real tokens/items (for throughput).
+    """
+
+    train: torch.utils.data.Dataset
+    validation: torch.utils.data.Dataset | None = None
+    test: torch.utils.data.Dataset | None = None
+    collate_fn: Callable[[list], dict] | None = None
+    lengths: list[int] | None = None
+    count_key: str | None = "attention_mask"
+    unit: str = "tokens"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LayerMap:
+    """How a backbone's parameters are named, for the freeze strategies.
+
+    ``embeddings``: name prefixes of the input embeddings (and tied heads);
+    ``blocks``: name prefixes of the transformer/UNet blocks, input side first;
+    ``lora_targets``: module names peft's LoRA attaches to;
+    ``modules_to_save``: modules trained in full beside LoRA adapters.
+    """
+
+    embeddings: list[str] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    lora_targets: list[str] = field(default_factory=list)
+    modules_to_save: list[str] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Built-in tlgen plugins, registered through the `tlgen` entry-point group."""
