@@ -219,6 +219,7 @@ class Run:
         if unexpected:
             raise TlgenError(f"checkpoint {weights} does not match the backbone "
                              f"(unexpected keys such as {unexpected[0]})")
+        backbone.model.eval()
         return backbone
 
     def export(self, out_dir: str | Path, merge: bool = False) -> Path:

@@ -82,6 +82,9 @@ class Trainer:
         train_loader = torch.utils.data.DataLoader(
             data.train, batch_sampler=self.sampler, collate_fn=data.collate_fn,
             num_workers=self.cfg.num_workers,
+            # its own generator: creating an iterator must not draw from the global RNG,
+            # or a resumed run's dropout masks would differ from the uninterrupted run's
+            generator=torch.Generator().manual_seed(run.config.seed),
         )
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(
             backbone.model, self.optimizer, train_loader
@@ -108,10 +111,11 @@ class Trainer:
         window_tokens, window_start, window_loss, window_n = 0, time.perf_counter(), 0.0, 0
         stop = self.state.step >= self.cfg.max_steps
         while not stop:
-            self.sampler.set_epoch(self.state.epoch)
             loader = self.train_loader
             if self.state.batches_in_epoch:
                 loader = self.accelerator.skip_first_batches(loader, self.state.batches_in_epoch)
+            loader.set_epoch(self.state.epoch)  # Accelerate's loaders count epochs themselves
+            self.sampler.set_epoch(self.state.epoch)
             for batch in loader:
                 loss, count = self._train_step(batch)
                 self.state.batches_in_epoch += 1
@@ -257,6 +261,11 @@ class Trainer:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise TlgenError(f"checkpoint {path} is corrupted ({first}); delete that folder "
                              "to resume from the one before, or start a new run") from None
+        log = self.run.dir / "metrics.jsonl"
+        if self.run.is_main and log.is_file():  # steps after the checkpoint will be redone
+            kept = [line for line in log.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= self.state.step]
+            log.write_text("".join(line + "\n" for line in kept))
         return True
 
 

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CHARLM = str(Path(__file__).with_name("charlm_plugin.py"))
+
+
+@pytest.fixture
+def make_run(tmp_path):
+    """Create a charlm run in tmp_path with overrides; extra plugin objects optional."""
+    from tlgen import Run
+
+    def make(*overrides, extra=(), **kwargs):
+        return Run.create(CHARLM, overrides=list(overrides), output_dir=tmp_path / "runs",
+                          device="cpu", extra_plugins=extra, **kwargs)
+
+    return make
+
+
+def hooks_plugin(**functions):
+    """A plugin object whose hooks are the given functions (each marked as a hookimpl)."""
+    from tlgen import hookimpl
+
+    return type("TestPlugin", (), {k: staticmethod(hookimpl(f)) for k, f in functions.items()})()
