@@ -1,0 +1,157 @@
+"""tlgen's shared trainer vs ``transformers.Trainer``: real tokens per second, one process.
+
+The same small GPT-2, the same variable-length sequences (document lengths drawn from a
+log-normal, 8..256 tokens, like lines-to-pages of text), the same batch size, one epoch
+each, so both see exactly the same real tokens. Throughput counts real (non-padding)
+tokens per second of wall time in the training call. transformers.Trainer is run as a
+user gets it (pads each random batch to its longest sequence) and with its
+``train_sampling_strategy="group_by_length"``; the ratio against the default is printed last.
+
+    python benchmarks/trainer_vs_hf.py            # ~2-3 minutes on 2 CPU cores
+    python benchmarks/trainer_vs_hf.py --sequences 256 --batch 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from tlgen import hookimpl
+from tlgen.config import DataSection
+
+VOCAB, PAD, BOS = 512, 0, 1
+
+
+def sequences(n: int, seed: int = 0) -> list[list[int]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(mean=4.0, sigma=0.8, size=n), 8, 256).astype(int)
+    return [[BOS, *rng.integers(2, VOCAB, size=k - 1).tolist()] for k in lengths]
+
+
+def new_model():
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_positions=256, n_embd=256, n_layer=4,
+                                      n_head=4, bos_token_id=BOS, eos_token_id=BOS,
+                                      pad_token_id=PAD))
+
+
+# ---------------------------------------------------------------- tlgen side (a plugin)
+class BenchData(DataSection):
+    sequences: int = 512
+
+
+@hookimpl
+def config_schema():
+    return {"data": BenchData}
+
+
+@hookimpl
+def load_backbone():
+    from tlgen import Backbone
+
+    return Backbone(model=new_model())
+
+
+@hookimpl
+def prepare_data(run):
+    from tlgen import DataSplits
+    from tlgen.data import CausalLMCollator, TokenSequences
+
+    data = TokenSequences(sequences(run.config.data.sequences))
+    return DataSplits(train=data, collate_fn=CausalLMCollator(PAD), lengths=data.lengths())
+
+
+@hookimpl(wrapper=True)
+def train():
+    start = time.perf_counter()
+    result = yield
+    return {**result, "wall_seconds": time.perf_counter() - start}
+
+
+@hookimpl
+def sample():
+    return []
+
+
+@hookimpl
+def evaluate():
+    return {}
+
+
+def run_tlgen(out: str, n: int, batch: int) -> float:
+    from tlgen import Run
+
+    steps = -(-n // batch)
+    run = Run.create(__file__, output_dir=out, device="cpu", overrides=[
+        f"data.sequences={n}", f"train.max_steps={steps}", f"train.batch_size={batch}",
+        "train.lr=3e-4",
+        "train.warmup_steps=2", f"train.save_every={steps}", f"train.eval_every={steps}",
+        f"train.log_every={steps}", "before=false"])
+    summary = run.execute()
+    return summary["train"]["tokens"] / summary["train"]["wall_seconds"]
+
+
+# ---------------------------------------------------------------- transformers.Trainer side
+def run_hf(out: str, n: int, batch: int, group_by_length: bool) -> float:
+    from tokenizers import Tokenizer, models
+    from transformers import (DataCollatorForLanguageModeling, PreTrainedTokenizerFast, Trainer,
+                              TrainingArguments)
+
+    vocab = {f"t{i}": i for i in range(VOCAB)}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, "t0")),
+                                        pad_token="t0", bos_token="t1", eos_token="t1")
+    data = [{"input_ids": s} for s in sequences(n)]
+    args = TrainingArguments(
+        output_dir=out, per_device_train_batch_size=batch, num_train_epochs=1,
+        learning_rate=3e-4, warmup_steps=2, lr_scheduler_type="cosine", weight_decay=0.01,
+        max_grad_norm=1.0, save_strategy="no", report_to=[], logging_steps=10_000,
+        use_cpu=True, dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        disable_tqdm=True, seed=0)
+    trainer = Trainer(model=new_model(), args=args, train_dataset=data,
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    return sum(len(s["input_ids"]) for s in data) / seconds
+
+
+def warm_up() -> None:
+    """A few untimed steps so that neither contender pays for torch's first-call costs."""
+    import torch
+
+    model = new_model()
+    ids = torch.randint(2, VOCAB, (16, 128))
+    for _ in range(3):
+        model(input_ids=ids, labels=ids).loss.backward()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=16)
+    args = parser.parse_args()
+    n, batch = args.sequences, args.batch
+    lengths = [len(s) for s in sequences(n)]
+    print(f"{n} sequences, {sum(lengths):,} real tokens, lengths {min(lengths)}..{max(lengths)} "
+          f"(mean {sum(lengths) / len(lengths):.0f}), batch {batch}")
+    warm_up()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf_default = run_hf(tmp + "/hf", n, batch, group_by_length=False)
+        hf_grouped = run_hf(tmp + "/hf-grouped", n, batch, group_by_length=True)
+        ours = run_tlgen(tmp + "/tlgen", n, batch)
+    print(f"transformers.Trainer (default)           {hf_default:10,.0f} tokens/s")
+    print(f"transformers.Trainer (group_by_length)   {hf_grouped:10,.0f} tokens/s")
+    print(f"tlgen trainer                            {ours:10,.0f} tokens/s")
+    print(f"ratio tlgen / transformers.Trainer = {ours / hf_default:.2f}x "
+          f"(vs group_by_length: {ours / hf_grouped:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
