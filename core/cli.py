@@ -3,13 +3,14 @@ so ``tlgen --help`` and ``tlgen plugins`` answer at once."""
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import wraps
 
 import click
 
 from . import __version__
-from .errors import TlgenError
+from .errors import PluginError, TlgenError
 
 
 def _one_line_errors(func):
@@ -20,7 +21,10 @@ def _one_line_errors(func):
         try:
             return func(*args, **kwargs)
         except TlgenError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            if os.environ.get("TLGEN_TRACEBACK"):
+                raise
+            hint = " (TLGEN_TRACEBACK=1 shows the traceback)" if isinstance(exc, PluginError) else ""
+            click.echo(f"Error: {exc}{hint}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted: `tlgen run --resume RUN_DIR` continues from the last "
@@ -118,7 +122,7 @@ def sample(run_dir, n):
     the_run = Run.open(run_dir)
     backbone = the_run.load_trained()
     backbone.model.eval()
-    for item in the_run.hooks.sample(run=the_run, backbone=backbone, n=n, stage="cli"):
+    for item in the_run.call("sample", backbone=backbone, n=n, stage="cli"):
         click.echo(item if isinstance(item, str) else repr(item))
 
 
@@ -140,7 +144,7 @@ def evaluate(run_dir, n):
 
     the_run = Run.open(run_dir)
     backbone = the_run.load_trained()
-    data = the_run.hooks.prepare_data(run=the_run, backbone=backbone)
+    data = the_run.call("prepare_data", backbone=backbone)
     before_file = the_run.dir / "metrics_before.json"
     before = json.loads(before_file.read_text()) if before_file.is_file() else {}
     after = the_run.stage_metrics("after", backbone, data, reuse=False, n=n)

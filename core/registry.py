@@ -123,5 +123,6 @@ def plugin_manager(extra: list[ModuleType | object] = ()) -> PluginManager:
     pm.load_entrypoints()
     for plugin in extra:
         if not pm.is_registered(plugin):
-            pm.register(plugin)
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            pm.register(plugin, name=name if pm.get_plugin(name) is None else f"{name}-{id(plugin)}")
     return pm

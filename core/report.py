@@ -72,8 +72,7 @@ def plot_learning_curves(run_dir: Path) -> Path | None:
 def write_report(run, metrics: dict[str, dict], train_summary: dict | None) -> Path:
     """report.html in the run folder: table, curves, then each plugin's sections."""
     sections = [{"title": "Learning curves", "image": plot_learning_curves(run.dir)}]
-    for found in run.hooks.report(run=run, metrics=metrics):
-        sections.extend(found or [])
+    sections += run.call("report", metrics=metrics)
     body = [f"<h1>tlgen run: {html.escape(run.plugin)}</h1>",
             f"<p>{html.escape(str(run.dir))}</p>", "<h2>Before vs after fine-tuning</h2>",
             "<table><tr><th>metric</th><th>before</th><th>after</th><th>change</th></tr>"]

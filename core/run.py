@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
-from .errors import TlgenError
+from .errors import PluginError, TlgenError
 from .registry import PluginManager, plugin_manager
-from .types import Backbone, DataSplits
+from .types import Backbone, DataSplits, LayerMap
 
-STAGES = ("before", "after")
+# What each hook must return (None: anything); checked on every call through Run.call.
+EXPECTED: dict[str, tuple[type, ...] | None] = {
+    "load_backbone": (Backbone,), "prepare_data": (DataSplits,), "layer_map": (LayerMap,),
+    "freeze": (Backbone,), "train": (dict,), "sample": (list,), "evaluate": (dict,),
+    "report": (list,), "export": (str, Path), "on_run_end": None,
+}
 
 
 class Run:
@@ -148,19 +153,19 @@ class Run:
             torch.set_num_threads(self.config.train.threads)
         self.log(f"run folder: {self.dir}")
         backbone = self.load_backbone()
-        data = self.hooks.prepare_data(run=self, backbone=backbone)
+        data = self.call("prepare_data", backbone=backbone)
         backbone = self.freeze(backbone)
         metrics: dict[str, dict] = {}
         if self.config.before:
             metrics["before"] = self.stage_metrics("before", backbone, data)
         if self.accelerator.trackers == [] and self.config.train.trackers:
             self.accelerator.init_trackers(self.plugin, config=self.config.model_dump(mode="json"))
-        train_summary = self.hooks.train(run=self, backbone=backbone, data=data)
+        train_summary = self.call("train", backbone=backbone, data=data)
         metrics["after"] = self.stage_metrics("after", backbone, data, reuse=False)
         summary = {"run_dir": str(self.dir), "plugin": self.plugin, "train": train_summary,
                    "metrics": metrics}
         if self.is_main:
-            self.hooks.export(run=self, backbone=backbone, out_dir=self.dir / "model", merge=True)
+            self.call("export", backbone=backbone, out_dir=self.dir / "model", merge=True)
             (self.dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
             from .report import print_table, write_report
 
@@ -169,18 +174,41 @@ class Run:
             self.log(f"report: {report}")
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
-        self.hooks.on_run_end(run=self, summary=summary)
+        self.call("on_run_end", summary=summary)
         return summary
 
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call a hook for this run; a missing implementation, a wrong return type or an
+        exception in plugin code becomes a PluginError naming the plugin and the hook."""
+        caller = getattr(self.hooks, hook)
+        try:
+            result = caller(run=self, **kwargs)
+        except TlgenError:
+            raise
+        except Exception as exc:
+            culprit = _raising_plugin(self.pm, caller, exc) or self.plugin
+            raise PluginError(f"plugin {culprit!r}, hook {hook!r} raised "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                              ) from exc
+        expected = EXPECTED.get(hook)
+        if expected is None:
+            return result
+        if hook == "report":
+            result = [section for found in result for section in (found or [])]
+        if result is None:
+            raise PluginError(f"plugin {self.plugin!r} does not implement hook {hook!r} "
+                              f"(expected it to return {expected[0].__name__})")
+        if not isinstance(result, expected):
+            raise PluginError(f"plugin {self.plugin!r}, hook {hook!r} returned "
+                              f"{type(result).__name__}, expected {expected[0].__name__}")
+        return result
+
     def load_backbone(self, path: str | Path | None = None) -> Backbone:
-        backbone = self.hooks.load_backbone(run=self, path=str(path) if path else None)
-        if backbone is None:
-            raise TlgenError(f"plugin {self.plugin!r} returned no backbone from load_backbone")
-        return backbone
+        return self.call("load_backbone", path=str(path) if path else None)
 
     def freeze(self, backbone: Backbone) -> Backbone:
-        layer_map = self.hooks.layer_map(run=self, backbone=backbone)
-        return self.hooks.freeze(run=self, backbone=backbone, layer_map=layer_map)
+        layer_map = self.call("layer_map", backbone=backbone)
+        return self.call("freeze", backbone=backbone, layer_map=layer_map)
 
     def stage_metrics(self, stage: str, backbone: Backbone, data: DataSplits,
                       reuse: bool = True, n: int | None = None) -> dict:
@@ -192,10 +220,10 @@ class Run:
         if self.is_main:
             model = backbone.model
             model.eval()
-            samples = self.hooks.sample(run=self, backbone=backbone,
-                                        n=n or self.config.sample.n, stage=stage)
-            metrics = self.hooks.evaluate(run=self, backbone=backbone, samples=samples,
-                                          data=data, stage=stage) or {}
+            samples = self.call("sample", backbone=backbone, n=n or self.config.sample.n,
+                                stage=stage)
+            metrics = self.call("evaluate", backbone=backbone, samples=samples, data=data,
+                                stage=stage)
             saved.write_text(json.dumps(metrics, indent=2, default=float))
         self.accelerator.wait_for_everyone()
         return metrics
@@ -226,7 +254,7 @@ class Run:
         """Write the fine-tuned model in plain Hugging Face format."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        return self.hooks.export(run=self, backbone=self.load_trained(), out_dir=out, merge=merge)
+        return self.call("export", backbone=self.load_trained(), out_dir=out, merge=merge)
 
     def _write_config(self) -> None:
         if self.is_main:
@@ -235,6 +263,16 @@ class Run:
             if not path.exists():
                 path.write_text(cfg.dump(self.config), encoding="utf-8")
         self.accelerator.wait_for_everyone()
+
+
+def _raising_plugin(pm: PluginManager, caller, exc: BaseException) -> str | None:
+    """The name of the plugin whose hook implementation is on the exception's traceback."""
+    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
 
 
 def _make_accelerator(train: cfg.TrainConfig):

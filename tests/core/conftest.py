@@ -20,7 +20,9 @@ def make_run(tmp_path):
 
 
 def hooks_plugin(**functions):
-    """A plugin object whose hooks are the given functions (each marked as a hookimpl)."""
+    """A plugin object whose hooks are the given functions (marked as hookimpls unless
+    they already are)."""
     from tlgen import hookimpl
 
-    return type("TestPlugin", (), {k: staticmethod(hookimpl(f)) for k, f in functions.items()})()
+    marked = {k: f if hasattr(f, "tlgen_impl") else hookimpl(f) for k, f in functions.items()}
+    return type("TestPlugin", (), {k: staticmethod(f) for k, f in marked.items()})()
