@@ -168,3 +168,31 @@ def export(run_dir, out_dir, merge):
 
     out = Run.open(run_dir).export(out_dir, merge=merge)
     click.echo(f"exported to {out}")
+
+
+@main.command()
+@click.option("--plugin", "-p", help="Domain plugin: an installed name, package.module or file.py.")
+@click.option("--config", "-c", "config_file", type=click.Path(), help="TOML config file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key for every variant (repeatable).")
+@click.option("--variant", "variants", multiple=True, metavar="STRATEGY",
+              help="full, freeze-first:N, freeze-embeddings, lora or scratch (repeatable; "
+                   "default: full, freeze-first:2, lora, scratch).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")
+@click.option("--output-dir", "-o", default="runs", show_default=True, type=click.Path())
+@_one_line_errors
+def compare(plugin, config_file, overrides, variants, device, output_dir):
+    """Run one case study under several freeze strategies and from scratch; write one
+    comparison report (metrics, overlaid learning curves, compute used).
+
+    \b
+    Examples:
+      tlgen compare --plugin molecules
+      tlgen compare --plugin lyrics --variant lora --variant scratch --set train.max_steps=50
+    """
+    from .compare import DEFAULT_VARIANTS
+    from .compare import compare as run_compare
+
+    out = run_compare(plugin, config_file, overrides, variants or DEFAULT_VARIANTS, output_dir,
+                      device)
+    click.echo(f"comparison: {out}")

@@ -1,0 +1,110 @@
+"""``tlgen compare``: one case study under several transfer-learning variants.
+
+Each variant is a normal run (its own folder) of the same plugin and config with one
+change: the freeze strategy of the pretrained backbone (``full``, ``freeze-first:N``,
+``lora``, ...) or ``scratch`` (the same architecture from random weights, trained in
+full). One comparison report puts their metrics, learning curves and compute side by
+side, with the pretrained backbone before fine-tuning as the baseline row.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import TlgenError
+from .report import _fmt, plt, read_metrics
+from .run import Run
+
+DEFAULT_VARIANTS = ("full", "freeze-first:2", "lora", "scratch")
+
+
+def variant_overrides(variant: str) -> list[str]:
+    if variant == "scratch":
+        return ["backbone.from_scratch=true", "freeze.strategy='full'"]
+    return [f"freeze.strategy='{variant}'"]
+
+
+def compare(plugin: str | None, config_file: str | None = None, overrides: Sequence[str] = (),
+            variants: Sequence[str] = DEFAULT_VARIANTS, output_dir: str = "runs",
+            device: str | None = None) -> Path:
+    """Run every variant and write ``<output_dir>/<time>-compare-<plugin>/comparison.html``."""
+    if not variants:
+        raise TlgenError("compare needs at least one --variant")
+    folder = Path(output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{Path(plugin or 'run').stem}"
+    results = {}
+    for i, variant in enumerate(variants):
+        run = Run.create(plugin, config_file=config_file, device=device, output_dir=folder,
+                         name=variant.replace(":", "-"),
+                         overrides=[*overrides, *variant_overrides(variant), f"before={i == 0}"])
+        run.log(f"== variant {variant} ==")
+        summary = run.execute()
+        if i == 0 and "before" in summary["metrics"]:
+            results["pretrained, no fine-tuning"] = {"metrics": summary["metrics"]["before"],
+                                                     "train": {}, "dir": None}
+        results[variant] = {"metrics": summary["metrics"]["after"], "train": summary["train"],
+                            "dir": run.dir}
+    (folder / "comparison.json").write_text(json.dumps(results, indent=2, default=str))
+    return write_comparison(folder, results)
+
+
+def plot_curves(folder: Path, results: dict) -> Path:
+    """Validation (or training) loss of every variant against tokens seen."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for variant, result in results.items():
+        if result["dir"] is None:
+            continue
+        records = read_metrics(result["dir"])
+        train = [r for r in records if r.get("split") == "train"]
+        val = [(r["step"], r["val_loss"]) for r in records if r.get("split") == "eval"]
+        if train:
+            unit = next(k for k in train[0] if k not in ("step", "split", "loss", "lr", "epoch",
+                                                          "time") and not k.endswith("_per_s"))
+            axes[0].plot([r[unit] for r in train], [r["loss"] for r in train], label=variant)
+            axes[0].set_xlabel(f"{unit} seen")
+        if val:
+            axes[1].plot(*zip(*val), marker="o", label=variant)
+    axes[0].set_ylabel("training loss")
+    axes[1].set_xlabel("optimizer step")
+    axes[1].set_ylabel("validation loss")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = folder / "curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def write_comparison(folder: Path, results: dict) -> Path:
+    """comparison.html: metrics per variant, compute used, overlaid learning curves."""
+    names = list(results)
+    metrics = list(dict.fromkeys(k for r in results.values() for k in r["metrics"]))
+    compute = ["steps", "tokens", "items", "images", "train_seconds", "trainable_params",
+               "total_params", "best_val_loss"]
+    compute = [c for c in compute if any(c in r["train"] for r in results.values())]
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
+
+    def rows(keys, field):
+        return "".join("<tr><td>" + html.escape(k) + "</td>" + "".join(
+            f"<td>{html.escape(_fmt(results[n][field].get(k)))}</td>" for n in names) + "</tr>"
+            for k in keys)
+
+    curves = plot_curves(folder, results)
+    links = "".join(f'<li>{html.escape(n)}: <a href="{r["dir"].name}/report.html">report</a></li>'
+                    for n, r in results.items() if r["dir"] is not None)
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>tlgen compare</title>"
+            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:"
+            "collapse}td,th{border:1px solid #ccc;padding:3px 8px}td:not(:first-child)"
+            "{text-align:right}</style></head><body><h1>Transfer learning vs from scratch</h1>"
+            f"<h2>Metrics of the samples</h2><table>{head}{rows(metrics, 'metrics')}</table>"
+            f"<h2>Compute used</h2><table>{head}{rows(compute, 'train')}</table>"
+            f"<h2>Learning curves</h2><img src='{curves.name}' style='max-width:100%'>"
+            f"<h2>Runs</h2><ul>{links}</ul></body></html>")
+    out = folder / "comparison.html"
+    out.write_text(page, encoding="utf-8")
+    return out
