@@ -196,3 +196,23 @@ def compare(plugin, config_file, overrides, variants, device, output_dir):
     out = run_compare(plugin, config_file, overrides, variants or DEFAULT_VARIANTS, output_dir,
                       device)
     click.echo(f"comparison: {out}")
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--dest", type=click.Path(), default=".", show_default=True,
+              help="Folder in which the package folder tlgen-NAME is written.")
+@_one_line_errors
+def new_plugin(name, dest):
+    """Write a plugin package skeleton (pyproject, entry point, hooks, conformance tests).
+
+    \b
+    Example:
+      tlgen new-plugin music && cd tlgen-music && pip install -e . && python -m pytest -q
+    """
+    from pathlib import Path
+
+    from .scaffold import new_plugin as write_skeleton
+
+    root = write_skeleton(name, Path(dest))
+    click.echo(f"wrote {root}; next: cd {root} && pip install -e . && python -m pytest -q")

@@ -55,3 +55,14 @@ def test_run_sample_evaluate_export(tmp_path):
     assert result.exit_code == 0 and "val_nll" in result.output
     result = invoke("export", str(run_dir), str(tmp_path / "hf"))
     assert result.exit_code == 0 and (tmp_path / "hf" / "model.safetensors").exists()
+
+
+def test_new_plugin_writes_a_package_and_refuses_a_taken_name(tmp_path):
+    result = invoke("new-plugin", "poems", "--dest", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "tlgen-poems"
+    assert (root / "pyproject.toml").is_file()
+    assert (root / "tlgen_poems" / "plugin.py").is_file()
+    again = invoke("new-plugin", "poems", "--dest", str(tmp_path))
+    assert again.exit_code != 0 and "already exists" in again.output
+    assert len(again.output.strip().splitlines()) == 1
