@@ -1,0 +1,48 @@
+"""A deepchem activity model (Morgan fingerprints + random forest) trained on the series' property."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .quiet import deepchem
+
+
+class PropertyModel:
+    """Predicts the series' property (e.g. pIC50) from 2048-bit Morgan fingerprints."""
+
+    def __init__(self, seed: int = 0, trees: int = 200) -> None:
+        from sklearn.ensemble import RandomForestRegressor
+
+        dc = deepchem()
+        self.featurizer = dc.feat.CircularFingerprint(size=2048, radius=2)
+        self.model = dc.models.SklearnModel(
+            RandomForestRegressor(n_estimators=trees, min_samples_leaf=2, n_jobs=1,
+                                  random_state=seed))
+
+    def _dataset(self, molecules: list, values: list[float] | None = None):
+        dc = deepchem()
+        x = np.asarray(self.featurizer.featurize(molecules), dtype=np.float32)
+        return dc.data.NumpyDataset(x, None if values is None else np.asarray(values, np.float32))
+
+    def fit(self, molecules: list, values: list[float]) -> PropertyModel:
+        """Train on the molecules (SMILES or RDKit mols) whose value is a number."""
+        keep = [i for i, v in enumerate(values) if not math.isnan(v)]
+        self.model.fit(self._dataset([molecules[i] for i in keep], [values[i] for i in keep]))
+        return self
+
+    def predict(self, molecules: list) -> np.ndarray:
+        """Predicted property of each molecule."""
+        if not molecules:
+            return np.zeros(0)
+        return np.asarray(self.model.predict(self._dataset(molecules))).reshape(-1)
+
+    def r2(self, molecules: list, values: list[float]) -> float:
+        """Coefficient of determination on the molecules whose value is a number."""
+        pairs = [(m, v) for m, v in zip(molecules, values) if not math.isnan(v)]
+        if len(pairs) < 2:
+            return float("nan")
+        truth = np.array([v for _, v in pairs])
+        pred = self.predict([m for m, _ in pairs])
+        return float(1 - ((truth - pred) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())

@@ -1,0 +1,114 @@
+"""Reading, cleaning and splitting molecule sets; bad input gives one clear line, good rows stay."""
+
+import math
+
+import pytest
+from rdkit import Chem
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from tlgen import TlgenError
+from tlgen.plugins.molecules import data, dataset
+from tlgen.plugins.molecules.config import MoleculesData
+from tlgen.plugins.molecules.tokenizer import smiles_tokenizer
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_invalid_rows_are_skipped_with_line_numbers(tmp_path):
+    path = write(tmp_path / "set.smi", "CCO a\nnot_a_smiles b\nc1ccccc1 c\n\nC1CC d\nCCN e\n")
+    molecules = data.clean(data.read_file(path))
+    assert molecules.smiles == ["CCO", "c1ccccc1", "CCN"]
+    assert molecules.where == [1, 3, 6]
+    assert molecules.notes == ["set.smi: skipped 2 invalid molecules (lines 2, 5)"]
+
+
+def test_standardise_canonicalise_and_dedupe(tmp_path):
+    path = write(tmp_path / "set.smi", "CC(=O)[O-].[Na+]\nOC(C)=O\nC(C)O\n")
+    molecules = data.clean(data.read_file(path))
+    assert molecules.smiles == ["CC(=O)O", "CCO"]
+    assert "merged 1 duplicate" in molecules.notes[0]
+
+
+def test_csv_columns_and_missing_smiles_column(tmp_path):
+    path = write(tmp_path / "set.csv", "id,Structure,pIC50\n1,CCO,5.5\n2,CCN,6\n")
+    with pytest.raises(TlgenError, match=r"no SMILES column \(columns: id, Structure, pIC50\); "
+                                         r"set data.smiles_column"):
+        data.read_file(path)
+    molecules = data.clean(data.read_file(path, "Structure", "pIC50"))
+    assert molecules.smiles == ["CCO", "CCN"] and molecules.values == [5.5, 6.0]
+    with pytest.raises(TlgenError, match="no column 'IC50'"):
+        data.read_file(path, "Structure", "IC50")
+
+
+def test_non_numeric_property_values(tmp_path):
+    path = write(tmp_path / "set.csv", "smiles,act\nCCO,5.5\nCCN,high\nCCC,7\n")
+    molecules = data.clean(data.read_file(path, property_column="act"))
+    assert len(molecules.smiles) == 3 and math.isnan(molecules.values[1])
+    assert molecules.notes == ["set.csv: ignored 1 non-numeric act values (lines 3)"]
+    words = write(tmp_path / "words.csv", "smiles,act\nCCO,high\nCCN,low\n")
+    with pytest.raises(TlgenError, match="property column 'act' has no numbers"):
+        data.clean(data.read_file(words, property_column="act"))
+
+
+def test_sdf_with_a_broken_record(tmp_path):
+    block = Chem.MolToMolBlock(Chem.MolFromSmiles("CCO")) + "> <act>\n6.1\n\n$$$$\n"
+    path = write(tmp_path / "set.sdf", block + "broken\n  record\n\n$$$$\n" + block.replace("CCO", "x"))
+    source = data.read_file(path, property_column="act")
+    molecules = data.clean(source)
+    assert molecules.smiles == ["CCO"] and molecules.values == [6.1]
+    assert molecules.notes[0] == "set.sdf: skipped 1 invalid molecules (records 2)"
+
+
+def test_all_invalid_file(tmp_path):
+    path = write(tmp_path / "bad.smi", "xyz\nfoo\n")
+    with pytest.raises(TlgenError, match="none of its 2 rows is a valid molecule"):
+        data.clean(data.read_file(path))
+
+
+def test_set_too_small_for_the_split(tmp_path):
+    path = write(tmp_path / "small.smi", "CCO\nCCN\nCCC\n")
+    with pytest.raises(TlgenError, match="only 3 valid molecules, the scaffold split needs at least 30"):
+        dataset.load(MoleculesData(source=str(path)))
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    with pytest.raises(TlgenError, match="does not exist; fix data.source"):
+        data.read_file(tmp_path / "nope.smi")
+    with pytest.raises(TlgenError, match="unknown format '.xlsx'"):
+        data.read_file(write(tmp_path / "set.xlsx", "CCO\n"))
+
+
+def test_default_series_has_pic50_and_scaffold_split_is_disjoint():
+    splits = dataset.load(MoleculesData())
+    sizes = [len(s.smiles) for s in (splits.train, splits.validation, splits.test)]
+    assert sum(sizes) == 1017 and sizes[0] > 700 and min(sizes) > 50
+    assert not any(math.isnan(v) for v in splits.train.values)
+    scaffold = lambda s: MurckoScaffold.MurckoScaffoldSmiles(s)  # noqa: E731
+    assert not {scaffold(s) for s in splits.train.smiles} & {scaffold(s) for s in splits.test.smiles}
+
+
+def test_randomised_smiles_are_the_same_molecules():
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "c1ccc2[nH]ccc2c1"]
+    variants = data.randomized(smiles, 3)
+    assert len(variants) == 6
+    assert {Chem.CanonSmiles(v) for v in variants} == set(smiles)
+
+
+def test_unknown_tokens_and_long_molecules_are_reported():
+    tokenizer = smiles_tokenizer(["CCO"])
+    molecules = data.MoleculeSet(["CCO", "CC[Fe]", "C" * 40], [math.nan] * 3, [1, 2, 3])
+    kept, sequences, notes = dataset.usable(tokenizer, molecules, context=20, label="set")
+    assert kept.smiles == ["CCO"] and len(sequences) == 1
+    assert notes == ["set: skipped 1 molecules with tokens outside the backbone's vocabulary "
+                     "(e.g. CC[Fe])",
+                     "set: skipped 1 molecules longer than the model's 20-token context "
+                     "(e.g. line/record 3)"]
+
+
+def test_moses_split_reads_from_the_wheel():
+    smiles = data.moses_smiles("test", 3)
+    assert smiles[0] == "CC1C2CCC(C2)C1CN(CCO)C(=O)c1ccc(Cl)cc1"
+    assert len(smiles) == 3 and all(Chem.MolFromSmiles(s) for s in smiles)

@@ -1,0 +1,54 @@
+"""The plugin through tlgen's Run API: light import, defaults, the conformance kit, a hub-style prior."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tlgen import Run
+from tlgen.testing import PluginConformance
+
+from .conftest import TINY
+
+FAST = ["data.max_molecules=120", "sample.n=16", "sample.batch_size=16", "sample.max_tokens=24",
+        "evaluate.fcd=false", "train.batch_size=16", "freeze.strategy=freeze-first:1"]
+SCRATCH = ["backbone.from_scratch=true", *(f"backbone.{k}={v}" for k, v in TINY.items())]
+
+
+def test_plugin_module_imports_nothing_heavy():
+    code = ("import sys, tlgen.plugins.molecules.plugin as p; p.config_schema(); "
+            "p.default_train_config(); heavy = {'torch', 'rdkit', 'transformers', 'deepchem'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_headline_defaults(tmp_path):
+    config = Run.create("molecules", output_dir=tmp_path, device="cpu").config
+    assert config.data.source == "chembl2321810" and config.data.split == "scaffold"
+    assert config.freeze.strategy == "freeze-first:2"
+    assert config.backbone.path is None and not config.backbone.from_scratch
+
+
+def test_bad_config_value_is_one_line(tmp_path):
+    from tlgen import TlgenError
+
+    with pytest.raises(TlgenError, match="data.fractions"):
+        Run.create("molecules", overrides=["data.fractions=[0.5, 0.5, 0.5]"], output_dir=tmp_path)
+
+
+@pytest.mark.slow
+class TestMoleculesConforms(PluginConformance):
+    plugin = "molecules"
+    overrides = [*SCRATCH, *FAST]
+
+
+@pytest.mark.slow
+def test_hub_style_prior_fine_tunes_with_lora(tmp_path, bpe_prior):
+    run = Run.create("molecules", overrides=[*FAST, f"backbone.path='{bpe_prior}'",
+                                             "freeze.strategy=lora", "train.max_steps=2"],
+                     output_dir=tmp_path, device="cpu")
+    summary = run.execute()
+    assert summary["metrics"]["after"]["test_nll"] < summary["metrics"]["before"]["test_nll"] + 1
+    assert len((run.dir / "samples" / "after.smi").read_text().splitlines()) == 16
+    assert (run.dir / "model" / "config.json").is_file()
