@@ -1,0 +1,1 @@
+"""Built-in lyrics plugin: fine-tune a causal LM on one artist's songs (see plugin.py)."""
