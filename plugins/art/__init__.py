@@ -1,0 +1,1 @@
+"""The art plugin: style transfer with diffusion models (see plugin.py)."""

@@ -1,0 +1,102 @@
+"""Image sets: built-in ones, folders of files, and reading any image as 8-bit RGB."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tlgen import TlgenError
+
+SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+# scikit-image files in its wheel (not fetched by pooch); the content default is held out
+# of the generic pretraining set so that the benchmark stylises photos the model never saw.
+SKIMAGE_CONTENT = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
+SKIMAGE_PHOTOS = (
+    "brick.png", "camera.png", "cell.png", "clock_motion.png", "coins.png", "color.png",
+    "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+    "motorcycle_left.png", "motorcycle_right.png", "retina.jpg",
+)
+SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TlgenError(f"the built-in image set needs the package {package!r}: pip install it")
+    return Path(spec.submodule_search_locations[0])
+
+
+def builtin(name: str) -> list[Path] | None:
+    """The files of a built-in set (vangogh, photos, skimage), or None for another name."""
+    if name == "vangogh":
+        return sorted((Path(__file__).parent / "data" / "vangogh").glob("*.webp"))
+    if name == "skimage":
+        return [_package_dir("skimage") / "data" / f for f in SKIMAGE_CONTENT]
+    if name == "photos":
+        skimage = _package_dir("skimage") / "data"
+        sklearn = _package_dir("sklearn") / "datasets" / "images"
+        return [skimage / f for f in SKIMAGE_PHOTOS] + [sklearn / f for f in SKLEARN_PHOTOS]
+    return None
+
+
+def image_files(spec: str, key: str) -> list[Path]:
+    """The image files that config key ``key`` names: a built-in set, a folder or one file."""
+    found = builtin(spec)
+    if found is not None:
+        return found
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise TlgenError(f"config key '{key}': {spec} is neither a folder, an image file nor a "
+                         "built-in set (vangogh, photos, skimage)")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+    if not files:
+        raise TlgenError(f"config key '{key}': folder {path} has no images "
+                         f"({', '.join(SUFFIXES)})")
+    return files
+
+
+def read_rgb(path: Path) -> Image.Image:
+    """Any readable image as 8-bit RGB: grayscale, palette, 16-bit and float are rescaled,
+    alpha is composited on white, EXIF rotation applied."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise TlgenError(f"{path}: not a readable image ({exc}); fix or remove the file") from None
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        img = _to_8bit(np.asarray(img, dtype=np.float64))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def _to_8bit(values: np.ndarray) -> Image.Image:
+    """A gray image of wider values as 8-bit: above 255 read as 16-bit, at most 1 as 0..1."""
+    top = values.max(initial=0.0)
+    scale = 255.0 if top <= 1.0 else 255.0 / 65535.0 if top > 255.0 else 1.0
+    return Image.fromarray(np.clip(values * scale + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def load(spec: str, key: str) -> list[tuple[str, Image.Image]]:
+    """(file stem, RGB image) for every image that ``spec`` names."""
+    return [(path.stem, read_rgb(path)) for path in image_files(spec, key)]
+
+
+def resize_short_side(img: Image.Image, short: int, multiple: int = 1) -> Image.Image:
+    """Resize so the short side is ``short``, then centre-crop each side to a multiple of
+    ``multiple`` (what the UNet's downsampling needs)."""
+    scale = short / min(img.size)
+    w, h = (max(multiple, round(s * scale)) for s in img.size)
+    img = img.resize((w, h), Image.Resampling.BICUBIC)
+    cw, ch = w - w % multiple, h - h % multiple
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return img.crop((left, top, left + cw, top + ch))

@@ -1,0 +1,101 @@
+"""Style transfer by SDEdit: noise a content image to strength s, denoise it with the model.
+
+Pixel UNets are run here with a DDIM scheduler; Stable Diffusion uses diffusers' own
+img2img pipeline (the same idea in VAE latent space, conditioned on the caption)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from diffusers import DDIMScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from tlgen.types import Backbone
+
+if TYPE_CHECKING:
+    from diffusers import StableDiffusionPipeline
+
+from .backbones import base_unet
+from .config import ArtData, ArtSample
+from .datasets import to_image, to_tensor
+
+
+class PixelStylizer:
+    """SDEdit and unconditional sampling with a pixel-space UNet and DDIM (eta = 0)."""
+
+    def __init__(self, unet: torch.nn.Module, scheduler_config: dict, steps: int,
+                 device: torch.device) -> None:
+        self.unet = unet
+        self.scheduler = DDIMScheduler.from_config(scheduler_config)
+        self.steps = steps
+        self.device = device
+        self.multiple = 2 ** (len(unet.down_blocks) - 1)
+        self.size = unet.config.sample_size
+
+    @torch.no_grad()
+    def stylise(self, image: Image.Image, strength: float, seed: int) -> Image.Image:
+        """``image`` noised to ``strength`` (0: unchanged, 1: pure noise) and denoised."""
+        self.scheduler.set_timesteps(self.steps)
+        n = min(max(round(self.steps * strength), 1), self.steps)
+        timesteps = self.scheduler.timesteps[self.steps - n:]
+        x0 = to_tensor(image)[None].to(self.device)
+        noise = randn_tensor(x0.shape, generator=torch.Generator().manual_seed(seed),
+                             device=self.device)
+        x = self.scheduler.add_noise(x0, noise, timesteps[:1])
+        return to_image(self._denoise(x, timesteps)[0])
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int) -> list[Image.Image]:
+        """``n`` unconditional samples at the model's training size."""
+        self.scheduler.set_timesteps(self.steps)
+        shape = (n, 3, self.size, self.size)
+        x = randn_tensor(shape, generator=torch.Generator().manual_seed(seed), device=self.device)
+        x = self._denoise(x * self.scheduler.init_noise_sigma, self.scheduler.timesteps)
+        return [to_image(img) for img in x]
+
+    def _denoise(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        for t in timesteps:
+            x = self.scheduler.step(self.unet(x, t).sample, t, x).prev_sample
+        return x
+
+
+class LatentStylizer:
+    """img2img and text-to-image with a Stable Diffusion pipeline, prompted with the caption."""
+
+    def __init__(self, pipe: StableDiffusionPipeline, unet: torch.nn.Module, steps: int,
+                 prompt: str, guidance_scale: float, device: torch.device) -> None:
+        from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
+
+        self.text2img = StableDiffusionPipeline.from_pipe(pipe, unet=unet).to(device)
+        self.img2img = StableDiffusionImg2ImgPipeline.from_pipe(self.text2img)
+        for p in (self.text2img, self.img2img):
+            p.set_progress_bar_config(disable=True)
+        self.steps = steps
+        self.prompt = prompt
+        self.guidance_scale = guidance_scale
+        self.multiple = self.text2img.vae_scale_factor
+
+    def stylise(self, image: Image.Image, strength: float, seed: int) -> Image.Image:
+        """``image`` re-rendered by img2img at ``strength``."""
+        return self.img2img(self.prompt, image=image, strength=strength,
+                            num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
+                            generator=torch.Generator().manual_seed(seed)).images[0]
+
+    def generate(self, n: int, seed: int) -> list[Image.Image]:
+        """``n`` samples of the prompt at the pipeline's native size."""
+        return self.text2img(self.prompt, num_images_per_prompt=n, num_inference_steps=self.steps,
+                             guidance_scale=self.guidance_scale,
+                             generator=torch.Generator().manual_seed(seed)).images
+
+
+def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData,
+                 device: torch.device) -> PixelStylizer | LatentStylizer:
+    """The stylizer for the backbone's kind, on its current (possibly LoRA) weights."""
+    unet = base_unet(backbone.model).to(device)
+    pipe = backbone.extras["pipeline"]
+    if backbone.extras["kind"] == "pixel":
+        return PixelStylizer(unet, pipe.scheduler.config, sample.steps, device)
+    return LatentStylizer(pipe, unet, sample.steps, sample.prompt or data.caption,
+                          sample.guidance_scale, device)

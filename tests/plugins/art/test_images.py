@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tlgen import TlgenError
+from tlgen.plugins.art import images
+from tlgen.plugins.art.datasets import Collate, RandomCrops
+
+
+def save(path, array):
+    Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name, array", [
+    ("gray.png", np.full((20, 30), 200, np.uint8)),
+    ("rgba.png", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)])),
+    ("deep.png", np.full((20, 30), 200 * 257, np.uint16)),
+    ("palette.gif", np.full((20, 30), 200, np.uint8)),
+])
+def test_any_mode_becomes_8bit_rgb(tmp_path, name, array):
+    img = images.read_rgb(save(tmp_path / name, array))
+    assert img.mode == "RGB" and img.size == (30, 20)
+    assert np.abs(np.asarray(img).astype(int) - 200).max() <= 1
+
+
+def test_16bit_and_alpha_are_rescaled_and_composited(tmp_path):
+    deep = images.read_rgb(save(tmp_path / "deep.png", np.full((4, 4), 65535, np.uint16)))
+    assert np.asarray(deep).min() == 255
+    clear = np.zeros((4, 4, 4), np.uint8)  # fully transparent black: white after compositing
+    assert np.asarray(images.read_rgb(save(tmp_path / "clear.png", clear))).min() == 255
+
+
+def test_truncated_and_fake_images_name_the_file(tmp_path):
+    good = save(tmp_path / "good.png", np.random.default_rng(0).integers(0, 255, (64, 64, 3),
+                                                                         dtype=np.uint8))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:200])
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("not an image")
+    for bad in (cut, fake):
+        with pytest.raises(TlgenError, match=bad.name):
+            images.read_rgb(bad)
+
+
+def test_empty_or_missing_folders_are_clear_errors(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(TlgenError, match="data.style.*has no images"):
+        images.image_files(str(tmp_path), "data.style")
+    with pytest.raises(TlgenError, match="data.content.*neither a folder"):
+        images.image_files(str(tmp_path / "missing"), "data.content")
+
+
+def test_builtin_sets_are_there_offline():
+    assert len(images.builtin("vangogh")) == 8
+    for name in ("skimage", "photos"):
+        assert all(p.is_file() for p in images.builtin(name))
+
+
+def test_crops_of_small_images_are_resized_up_and_fixed_with_a_seed():
+    small = Image.fromarray(np.random.default_rng(0).integers(0, 255, (10, 14, 3), np.uint8))
+    fixed = RandomCrops([small], crop=32, zoom=(1.0, 2.0), per_image=3, seed=0)
+    first = fixed[1]
+    assert first.shape == (3, 32, 32) and -1 <= first.min() and first.max() <= 1
+    assert torch.equal(first, fixed[1])
+    batch = Collate(torch.tensor([[0, 5, 1]]))([fixed[0], fixed[2]])
+    assert batch["pixel_values"].shape == (2, 3, 32, 32) and batch["input_ids"].shape == (2, 3)

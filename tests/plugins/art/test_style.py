@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlgen.plugins.art import images
+from tlgen.plugins.art.evaluation import summarise
+from tlgen.plugins.art.style import StyleDistance, content_ssim
+
+
+def noise(size=(96, 64), seed=0):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (*size[::-1], 3), np.uint8))
+
+
+def test_an_image_is_closer_to_itself_than_to_noise():
+    photo = images.read_rgb(images.builtin("skimage")[0])
+    metric = StyleDistance([photo], size=64)
+    assert metric(photo) < 1e-5 < metric(noise())
+    assert StyleDistance([noise()], size=64)(noise(seed=1)) < metric(noise(seed=1))
+
+
+def test_paintings_are_closer_to_the_other_paintings_than_photos_are():
+    paintings = [img for _, img in images.load("vangogh", "data.style")]
+    held_out = [StyleDistance(paintings[:i] + paintings[i + 1:], 96)(img)
+                for i, img in enumerate(paintings)]
+    metric = StyleDistance(paintings, 96)
+    photos = [metric(img) for _, img in images.load("skimage", "data.content")]
+    assert np.mean(held_out) < np.mean(photos)
+
+
+def test_ssim_is_one_for_the_image_and_low_for_noise():
+    photo = images.resize_short_side(images.read_rgb(images.builtin("skimage")[1]), 64)
+    assert content_ssim(photo, photo) == 1.0
+    assert content_ssim(noise(photo.size), photo) < 0.2
+
+
+def test_summary_compares_each_output_with_its_own_content():
+    manifest = {"content": {"a": {"style_dist": 1.0}, "b": {"style_dist": 0.5}},
+                "samples": [
+                    {"kind": "stylised", "content": "a", "strength": 0.5, "style_dist": 0.5,
+                     "ssim": 0.8},
+                    {"kind": "stylised", "content": "b", "strength": 0.5, "style_dist": 0.5,
+                     "ssim": 0.6},
+                    {"kind": "sample", "index": 0, "style_dist": 0.3}]}
+    metrics = summarise(manifest)
+    assert metrics == pytest.approx({"style_dist_content": 0.75, "style_dist_s0.5": 0.5,
+                                     "ssim_s0.5": 0.7, "style_change_s0.5": -0.25,
+                                     "style_dist_samples": 0.3})
