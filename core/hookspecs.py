@@ -74,8 +74,9 @@ def train(run: Run, backbone: Backbone, data: DataSplits) -> dict:
 @hookspec(firstresult=True)
 def sample(run: Run, backbone: Backbone, n: int, stage: str) -> list:
     """Generate ``n`` artefacts (SMILES strings, songs, images); ``stage`` is
-    ``"before"`` or ``"after"`` fine-tuning. The domain also saves them under
-    ``run.dir / "samples" / stage`` if it wants them kept."""
+    ``"before"`` or ``"after"`` fine-tuning; a domain may return, besides the ``n``,
+    a fixed set it always makes (the art plugin's stylised content images). The domain
+    also saves them under ``run.dir / "samples" / stage`` if it wants them kept."""
 
 
 @hookspec(firstresult=True)

@@ -86,7 +86,9 @@ def run_tiny(plugin: str | object, out: Path, overrides: Sequence[str] = (),
         assert (run.dir / name).is_file(), f"the run did not write {name}"
     assert (run.dir / "model").is_dir(), "the run did not export model/"
     samples = run.call("sample", backbone=run.load_trained(), n=2, stage="check")
-    assert len(samples) == 2, f"sample(n=2) returned {len(samples)} items"
+    assert isinstance(samples, list) and len(samples) >= 2, (
+        f"plugin {_label(plugin)}: sample(n=2) returned {len(samples)} items, expected 2 "
+        "(plus any fixed set the domain always makes)")
     return summary
 
 

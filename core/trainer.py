@@ -116,6 +116,8 @@ class Trainer:
                 loader = self.accelerator.skip_first_batches(loader, self.state.batches_in_epoch)
             loader.set_epoch(self.state.epoch)  # Accelerate's loaders count epochs themselves
             self.sampler.set_epoch(self.state.epoch)
+            if hasattr(self.data.train, "set_epoch"):  # per-epoch augmentation, resumable
+                self.data.train.set_epoch(self.state.epoch)
             for batch in loader:
                 loss, count = self._train_step(batch)
                 self.state.batches_in_epoch += 1

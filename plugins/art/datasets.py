@@ -23,23 +23,29 @@ class RandomCrops(torch.utils.data.Dataset):
     """``per_image`` crops of each image per epoch: the short side resized to crop x zoom
     (zoom drawn from a range), a random square crop, a random horizontal flip.
 
-    With ``seed`` set, item i is always the same crop (a fixed validation set); without,
-    crops come from torch's global generator (seeded, and restored on resume, by the trainer).
+    Item i's crop is drawn from a generator seeded with (``seed``, epoch, i): the same crop
+    in every run with that seed, so a resumed run sees exactly the crops the uninterrupted
+    one saw (the global RNG would not do: data loaders fetch a batch ahead of the step that
+    a checkpoint records). The trainer calls ``set_epoch``; a validation set keeps epoch 0.
     """
 
     def __init__(self, images: list[Image.Image], crop: int, zoom: tuple[float, float],
-                 per_image: int, seed: int | None = None) -> None:
+                 per_image: int, seed: int = 0) -> None:
         self.images = images
         self.crop = crop
         self.zoom = zoom
         self.per_image = per_image
         self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.images) * self.per_image
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        gen = None if self.seed is None else torch.Generator().manual_seed(self.seed * 7919 + index)
+        gen = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) * 1_000_003 + index)
         u = torch.rand(4, generator=gen).tolist()
         img = self.images[index % len(self.images)]
         short = self.crop * (self.zoom[0] + u[0] * (self.zoom[1] - self.zoom[0]))

@@ -92,9 +92,9 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
     run.log(f"style set: {len(train)} training, {len(validation)} validation image(s) "
             f"from {cfg.style}; {cfg.crop}px crops")
     return DataSplits(
-        train=RandomCrops(train, cfg.crop, cfg.zoom, cfg.crops_per_image),
+        train=RandomCrops(train, cfg.crop, cfg.zoom, cfg.crops_per_image, seed=run.config.seed),
         validation=RandomCrops(validation, cfg.crop, cfg.zoom, cfg.crops_per_image,
-                               seed=run.config.seed) if validation else None,
+                               seed=run.config.seed + 1) if validation else None,
         collate_fn=Collate(ids),
         count_key=None,
         unit="images",
