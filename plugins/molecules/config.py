@@ -28,7 +28,11 @@ class MoleculesBackbone(BackboneSection):
 
 
 class MoleculesData(DataSection):
-    """``source``: ``chembl2321810`` (default series), ``egfr``, ``moses`` or a .smi/.csv/.sdf path."""
+    """``source``: ``chembl2321810`` (default series), ``egfr``, ``moses`` or a .smi/.csv/.sdf path.
+
+    ``random_positions``: the share of training sequences placed at a random offset in the
+    model's context, so that a prior pretrained on short molecules also trains the positions
+    that a series' longer SMILES reach (0: every sequence starts at position 0)."""
 
     source: str = "chembl2321810"
     smiles_column: str | None = None
@@ -39,6 +43,7 @@ class MoleculesData(DataSection):
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     min_molecules: int = Field(30, ge=3)
     augment: int = Field(0, ge=0)
+    random_positions: float = Field(0.0, ge=0, le=1)
     validation_size: int = Field(2000, ge=1)
 
     @field_validator("fractions")

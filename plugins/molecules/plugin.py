@@ -114,6 +114,20 @@ def layer_map(run, backbone):
 
 
 @hookimpl
+def loss(run, model, batch):
+    """Core's loss, except that with ``data.random_positions`` a share of the training rows
+    start at a random position of the context (drawn from torch's RNG, which checkpoints
+    keep, so a resumed run draws the same offsets)."""
+    share = run.config.data.random_positions
+    if not (share and model.training):
+        return None  # core's default: model(**batch).loss
+    from .sampling import random_position_ids
+
+    config = getattr(model, "module", model).config
+    return model(**batch, position_ids=random_position_ids(batch["input_ids"], config, share)).loss
+
+
+@hookimpl
 def sample(run, backbone, n, stage):
     from . import sampling
 

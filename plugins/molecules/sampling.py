@@ -15,8 +15,21 @@ import torch
 
 def context_size(model) -> int:
     """The longest sequence the model takes (positions), or 256 when it does not say."""
-    config = model.config
+    return context_size_of(model.config)
+
+
+def context_size_of(config) -> int:
     return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 256)
+
+
+def random_position_ids(input_ids: torch.Tensor, config, share: float) -> torch.Tensor:
+    """Position ids for a training batch: each row, with probability ``share``, shifted by a
+    random offset that keeps it inside the context (rows start at 0 otherwise)."""
+    rows, width = input_ids.shape
+    room = max(context_size_of(config) - width, 0)
+    offsets = torch.randint(0, room + 1, (rows, 1), device=input_ids.device)
+    offsets *= torch.rand(rows, 1, device=input_ids.device) < share
+    return torch.arange(width, device=input_ids.device) + offsets
 
 
 def fast_bf16(device: torch.device) -> bool:

@@ -43,6 +43,30 @@ class TestMoleculesConforms(PluginConformance):
     overrides = [*SCRATCH, *FAST]
 
 
+def test_random_positions_stay_in_the_context_and_leave_a_share_at_zero():
+    import torch
+    from transformers import GPT2Config
+
+    from tlgen.plugins.molecules.sampling import random_position_ids
+
+    torch.manual_seed(0)
+    positions = random_position_ids(torch.zeros(4000, 40, dtype=torch.long),
+                                    GPT2Config(n_positions=96), share=0.25)
+    assert positions.min() == 0 and positions.max() == 95
+    assert (positions.diff(dim=1) == 1).all()  # each row stays one contiguous run
+    shifted = (positions[:, 0] > 0).float().mean().item()
+    assert 0.2 < shifted < 0.3  # 0.25 of the rows, less the 1 in 57 drawn at offset 0
+
+
+@pytest.mark.slow
+def test_a_run_with_random_positions_resumes_exactly(tmp_path):
+    """The offsets come from torch's RNG, which checkpoints keep: a killed pretraining run
+    continues with the same offsets (the kit compares it with an uninterrupted run)."""
+    from tlgen.testing import check_resume
+
+    check_resume("molecules", tmp_path, [*SCRATCH, *FAST, "data.random_positions=0.5"])
+
+
 @pytest.mark.slow
 def test_hub_style_prior_fine_tunes_with_lora(tmp_path, bpe_prior):
     run = Run.create("molecules", overrides=[*FAST, f"backbone.path='{bpe_prior}'",
