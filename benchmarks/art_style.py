@@ -4,7 +4,8 @@ One run of the art plugin (default: the shipped pixel DDPM fine-tuned on the Van
 set), then, per strength, the style distance of the outputs to the style set relative to
 each content image (style change; target -50%) and their content SSIM (target >= 0.5),
 per image and on average. The headline figure is printed last: the best fine-tuned style
-change among strengths whose SSIM is at least 0.5.
+change among strengths whose SSIM is at least 0.5. For scale it also prints what the metric
+calls "in style": each style image's distance to the other style images.
 
     python benchmarks/art_style.py                      # a new default run
     python benchmarks/art_style.py --set train.max_steps=600
@@ -66,6 +67,20 @@ def show(rows: list[dict]) -> None:
         print("  ".join(cells))
 
 
+def style_reference(run_dir: Path) -> list[tuple[str, float]]:
+    """What the metric calls "in style": each style image's distance to the others (leave one
+    out), at the size the run measured its outputs."""
+    from tlgen import Run
+    from tlgen.plugins.art.images import load
+    from tlgen.plugins.art.style import StyleDistance
+
+    config = Run.open(run_dir).config
+    named = load(config.data.style, "data.style")
+    images = [img for _, img in named]
+    return [(name, StyleDistance(images[:i] + images[i + 1:], config.sample.content_size)(img))
+            for i, (name, img) in enumerate(named)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="measure this finished run instead of a new one")
@@ -83,6 +98,12 @@ def main() -> None:
         print(f"run: {run.dir} in {time.perf_counter() - start:.0f} s")
     rows = table(args.run)
     show(rows)
+    reference = style_reference(args.run)
+    contents = json.loads((args.run / "samples" / "after" / "manifest.json").read_text())["content"]
+    print("for scale, style distance of each style image to the other style images (leave one "
+          "out): " + ", ".join(f"{name} {d:.2f}" for name, d in reference))
+    print("and of the content images: " + ", ".join(
+        f"{name} {entry['style_dist']:.2f}" for name, entry in contents.items()))
     means = [r for r in rows if r["content"] == "mean" and r["tuned_ssim"] is not None]
     kept = [r for r in means if r["tuned_ssim"] >= TARGET_SSIM]
     print(f"figure: {args.run / 'figures' / 'style_transfer.png'}")
