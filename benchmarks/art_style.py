@@ -15,19 +15,17 @@ calls "in style": each style image's distance to the other style images.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+
+from tlgen.plugins.art.samples import read_manifest
 
 TARGET_CHANGE, TARGET_SSIM = -0.5, 0.5
 
 
 def per_image(run_dir: Path, stage: str) -> dict[tuple[str, float], dict]:
     """(content, strength) -> the manifest entry with its style distance and SSIM."""
-    path = run_dir / "samples" / stage / "manifest.json"
-    if not path.is_file():
-        return {}
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(run_dir / "samples" / stage)
     out = {}
     for entry in manifest["samples"]:
         if entry["kind"] == "stylised":
@@ -72,13 +70,12 @@ def style_reference(run_dir: Path) -> list[tuple[str, float]]:
     out), at the size the run measured its outputs."""
     from tlgen import Run
     from tlgen.plugins.art.images import load
-    from tlgen.plugins.art.style import StyleDistance
+    from tlgen.plugins.art.style import held_out_distances
 
     config = Run.open(run_dir).config
-    named = load(config.data.style, "data.style")
-    images = [img for _, img in named]
-    return [(name, StyleDistance(images[:i] + images[i + 1:], config.sample.content_size)(img))
-            for i, (name, img) in enumerate(named)]
+    names, images = zip(*load(config.data.style, "data.style"), strict=True)
+    return list(zip(names, held_out_distances(list(images), config.sample.content_size),
+                    strict=True))
 
 
 def main() -> None:
@@ -99,7 +96,7 @@ def main() -> None:
     rows = table(args.run)
     show(rows)
     reference = style_reference(args.run)
-    contents = json.loads((args.run / "samples" / "after" / "manifest.json").read_text())["content"]
+    contents = read_manifest(args.run / "samples" / "after")["content"]
     print("for scale, style distance of each style image to the other style images (leave one "
           "out): " + ", ".join(f"{name} {d:.2f}" for name, d in reference))
     print("and of the content images: " + ", ".join(

@@ -71,6 +71,13 @@ class StyleDistance:
         return float(torch.stack(levels).mean())
 
 
+def held_out_distances(style_images: list[Image.Image], size: int) -> list[float]:
+    """Each style image's distance to the other style images (leave one out): what the
+    metric calls "in style", the scale to read other distances against."""
+    return [StyleDistance(style_images[:i] + style_images[i + 1:], size)(img)
+            for i, img in enumerate(style_images)]
+
+
 def content_ssim(output: Image.Image, content: Image.Image) -> float:
     """SSIM of the luminance of ``output`` against ``content`` (resized to match): structure
     kept, whatever the palette."""
