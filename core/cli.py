@@ -26,10 +26,11 @@ def _one_line_errors(func):
             hint = " (TLGEN_TRACEBACK=1 shows the traceback)" if isinstance(exc, PluginError) else ""
             click.echo(f"Error: {exc}{hint}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted: `tlgen run --resume RUN_DIR` continues from the last "
-                       "checkpoint.", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:  # the trainer's Interrupted says where it saved
+            message = str(exc) or "interrupted: `tlgen run --resume RUN_DIR` continues from the " \
+                                  "last checkpoint"
+            click.echo(f"Stopped: {message}", err=True)
+            sys.exit(getattr(exc, "exit_code", 130))
 
     return wrapper
 
@@ -55,7 +56,8 @@ def main() -> None:
 @click.option("--config", "-c", "config_file", type=click.Path(), help="TOML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, e.g. --set train.lr=1e-4 (repeatable).")
-@click.option("--resume", type=click.Path(), help="Continue a killed run from its last checkpoint.")
+@click.option("--resume", type=click.Path(), help="Continue a stopped run from its last checkpoint "
+              "(--steps and --set train.*/sample.* keys may change; they are recorded).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")
 @click.option("--steps", type=int, help="Shortcut for --set train.max_steps=N.")
 @click.option("--freeze", help="Shortcut for --set freeze.strategy=S (full, freeze-first:N, "
@@ -72,7 +74,7 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
       tlgen run --plugin molecules
       tlgen run --plugin lyrics --freeze lora --steps 100
       tlgen run --plugin ./my_plugin.py --set data.path=songs/
-      tlgen run --resume runs/20261122-101500-molecules
+      tlgen run --resume runs/20261122-101500-molecules --steps 400
     """
     from .run import Run
 
@@ -82,9 +84,12 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
         if value is not None:
             flags.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
     if resume:
-        if plugin or config_file:
-            raise TlgenError("--resume takes the run folder only; its config.toml has the rest")
-        the_run = Run.open(resume, overrides=[f"train.device={device!r}"] if device else [])
+        if plugin or config_file or output_dir or name:
+            raise TlgenError("--resume takes the run folder; its config.toml has the plugin, "
+                             "config and folder (use --steps/--set to change what may change)")
+        if device:
+            flags.append(f"train.device={device!r}")
+        the_run = Run.resume(resume, overrides=flags)
     else:
         the_run = Run.create(plugin=plugin, config_file=config_file, overrides=flags,
                              output_dir=output_dir, device=device, name=name)
@@ -108,7 +113,8 @@ def plugins():
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("-n", "n", default=10, show_default=True, help="How many samples.")
+@click.option("-n", "n", default=10, show_default=True, type=click.IntRange(min=1),
+              help="How many samples (at least 1).")
 @_one_line_errors
 def sample(run_dir, n):
     """Sample from a run's fine-tuned model (last checkpoint).
@@ -121,23 +127,28 @@ def sample(run_dir, n):
 
     the_run = Run.open(run_dir)
     backbone = the_run.load_trained()
-    backbone.model.eval()
-    for item in the_run.call("sample", backbone=backbone, n=n, stage="cli"):
+    data = the_run.call("prepare_data", backbone=backbone)
+    for item in the_run.call("sample", backbone=backbone, data=data, n=n, stage="cli"):
         click.echo(item if isinstance(item, str) else repr(item))
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("-n", "n", type=int, help="Samples to evaluate (default: the config's sample.n).")
+@click.option("-n", "n", type=click.IntRange(min=1),
+              help="Samples to evaluate (default: the config's sample.n).")
 @_one_line_errors
 def evaluate(run_dir, n):
-    """Re-sample a run's fine-tuned model and print its metrics beside the stored 'before'.
+    """Re-sample a run's fine-tuned model and print its metrics beside the run's own.
+
+    Writes a new, dated evaluation (evaluations/eval-TIME.json, samples/eval-TIME/); the
+    run's results are never overwritten.
 
     \b
     Example:
       tlgen evaluate runs/20261122-101500-molecules -n 500
     """
     import json
+    import time
 
     from .report import print_table
     from .run import Run
@@ -145,19 +156,28 @@ def evaluate(run_dir, n):
     the_run = Run.open(run_dir)
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
-    before_file = the_run.dir / "metrics_before.json"
-    before = json.loads(before_file.read_text()) if before_file.is_file() else {}
-    after = the_run.stage_metrics("after", backbone, data, reuse=False, n=n)
-    print_table({"before": before, "after": after})
+    summary_file = the_run.dir / "summary.json"
+    stored = json.loads(summary_file.read_text())["metrics"] if summary_file.is_file() else {}
+    stage = f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = the_run.stage(stage, backbone, data, n=n)
+    out = the_run.dir / "evaluations" / f"{stage}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"n": n or the_run.config.sample.n, "metrics": result.metrics},
+                              indent=2, default=float))
+    print_table({**stored, stage: result.metrics})
+    click.echo(f"evaluation written to {out}")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.argument("out_dir", type=click.Path())
 @click.option("--merge", is_flag=True, help="Merge LoRA adapters into the base weights.")
+@click.option("--overwrite", is_flag=True, help="Write into OUT_DIR even if it is not empty.")
 @_one_line_errors
-def export(run_dir, out_dir, merge):
+def export(run_dir, out_dir, merge, overwrite):
     """Write a run's model in plain Hugging Face format (loadable without tlgen).
+
+    OUT_DIR must be new or empty (or pass --overwrite) and outside any run folder.
 
     \b
     Example:
@@ -166,7 +186,7 @@ def export(run_dir, out_dir, merge):
     """
     from .run import Run
 
-    out = Run.open(run_dir).export(out_dir, merge=merge)
+    out = Run.open(run_dir).export(out_dir, merge=merge, overwrite=overwrite)
     click.echo(f"exported to {out}")
 
 

@@ -9,14 +9,13 @@ side, with the pretrained backbone before fine-tuning as the baseline row.
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from pathlib import Path
 from typing import Sequence
 
 from .errors import TlgenError
-from .report import _fmt, plt, read_metrics
+from .report import plt, read_metrics, render
 from .run import Run
 
 DEFAULT_VARIANTS = ("full", "freeze-first:2", "lora", "scratch")
@@ -87,24 +86,15 @@ def write_comparison(folder: Path, results: dict) -> Path:
     compute = ["steps", "tokens", "items", "images", "train_seconds", "trainable_params",
                "total_params", "best_val_loss"]
     compute = [c for c in compute if any(c in r["train"] for r in results.values())]
-    head = "<tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
 
-    def rows(keys, field):
-        return "".join("<tr><td>" + html.escape(k) + "</td>" + "".join(
-            f"<td>{html.escape(_fmt(results[n][field].get(k)))}</td>" for n in names) + "</tr>"
-            for k in keys)
+    def table(keys: list[str], field: str) -> dict:
+        return {"columns": ["", *names],
+                "rows": [[k, *(results[n][field].get(k) for n in names)] for k in keys]}
 
-    curves = plot_curves(folder, results)
-    links = "".join(f'<li>{html.escape(n)}: <a href="{r["dir"].name}/report.html">report</a></li>'
-                    for n, r in results.items() if r["dir"] is not None)
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>tlgen compare</title>"
-            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:"
-            "collapse}td,th{border:1px solid #ccc;padding:3px 8px}td:not(:first-child)"
-            "{text-align:right}</style></head><body><h1>Transfer learning vs from scratch</h1>"
-            f"<h2>Metrics of the samples</h2><table>{head}{rows(metrics, 'metrics')}</table>"
-            f"<h2>Compute used</h2><table>{head}{rows(compute, 'train')}</table>"
-            f"<h2>Learning curves</h2><img src='{curves.name}' style='max-width:100%'>"
-            f"<h2>Runs</h2><ul>{links}</ul></body></html>")
-    out = folder / "comparison.html"
-    out.write_text(page, encoding="utf-8")
-    return out
+    links = [{"href": f"{r['dir'].name}/report.html", "text": f"{n}: report"}
+             for n, r in results.items() if r["dir"] is not None]
+    sections = [{"title": "Metrics of the samples", "table": table(metrics, "metrics")},
+                {"title": "Compute used", "table": table(compute, "train")},
+                {"title": "Learning curves", "image": plot_curves(folder, results)},
+                {"title": "Runs", "items": links}]
+    return render(folder / "comparison.html", "Transfer learning vs from scratch", sections)

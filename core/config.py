@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .errors import TlgenError
 
@@ -52,19 +52,30 @@ class FreezeConfig(Section):
     lora_targets: list[str] | None = None
     modules_to_save: list[str] | None = None
 
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            _parse_strategy(value)
+        except TlgenError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from None
+        return value
+
     def parsed(self) -> tuple[str, int]:
         """The strategy name and its N (``freeze-first:N``)."""
-        name, _, arg = self.strategy.partition(":")
-        if name not in ("full", "freeze-first", "freeze-embeddings", "lora"):
-            raise TlgenError(
-                f"config key 'freeze.strategy': unknown strategy {self.strategy!r}; "
-                "use full, freeze-first:N, freeze-embeddings or lora"
-            )
-        if name == "freeze-first":
-            if not arg.isdigit():
-                raise TlgenError("config key 'freeze.strategy': write freeze-first:N, e.g. freeze-first:2")
-            return name, int(arg)
-        return name, 0
+        return _parse_strategy(self.strategy)
+
+
+def _parse_strategy(strategy: str) -> tuple[str, int]:
+    name, _, arg = strategy.partition(":")
+    if name not in ("full", "freeze-first", "freeze-embeddings", "lora"):
+        raise TlgenError(f"config key 'freeze.strategy': unknown strategy {strategy!r}; "
+                         "use full, freeze-first:N, freeze-embeddings or lora")
+    if name == "freeze-first":
+        if not arg.isdigit():
+            raise TlgenError("config key 'freeze.strategy': write freeze-first:N, e.g. freeze-first:2")
+        return name, int(arg)
+    return name, 0
 
 
 class TrainConfig(Section):
@@ -78,7 +89,8 @@ class TrainConfig(Section):
     clip: float = Field(1.0, ge=0)
     eval_every: int = Field(50, ge=1)
     eval_batches: int | None = Field(None, ge=1)
-    early_stopping_patience: int = Field(0, ge=0)
+    heldout_batches: int | None = Field(None, ge=1)  # cap on the before/after held-out losses
+    early_stopping_patience: int = Field(0, ge=0)  # > 0: stop, and keep the best weights
     save_every: int = Field(100, ge=1)
     keep_last: int = Field(2, ge=1)
     log_every: int = Field(10, ge=1)
@@ -88,6 +100,11 @@ class TrainConfig(Section):
     bucket_by_length: bool = True
     num_workers: int = Field(0, ge=0)
     threads: int | None = Field(None, ge=1)
+    # for bigger models; each off by default (benchmarks/trainer_options.py measures them)
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    tf32: bool = True  # TensorFloat-32 matmuls on an Ampere+ GPU; no effect on a CPU
+    pin_memory: bool = False
 
 
 class RunConfig(Section):

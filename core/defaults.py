@@ -7,6 +7,7 @@ third party can wrap any of them with ``@hookimpl(wrapper=True)``.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from .hookspecs import hookimpl
@@ -43,7 +44,16 @@ def export(backbone, out_dir: Path, merge: bool):
     model = backbone.model
     if merge and hasattr(model, "merge_and_unload"):
         model = copy.deepcopy(model).merge_and_unload()
-    model.save_pretrained(out_dir)
-    if backbone.tokenizer is not None:
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(out_dir)
+    else:  # a plain torch module: its weights, and what it is, for torch.load_state_dict
+        from safetensors.torch import save_model
+
+        save_model(model, str(Path(out_dir) / "model.safetensors"))
+        kind = type(model)
+        (Path(out_dir) / "config.json").write_text(json.dumps(
+            {"class": f"{kind.__module__}.{kind.__qualname__}", "backbone": backbone.name,
+             "parameters": sum(p.numel() for p in model.parameters())}, indent=2))
+    if backbone.tokenizer is not None and hasattr(backbone.tokenizer, "save_pretrained"):
         backbone.tokenizer.save_pretrained(out_dir)
     return out_dir

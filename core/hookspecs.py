@@ -1,9 +1,12 @@
 """The hooks a tlgen plugin may implement: the contract between core and domains.
 
 A *domain* plugin (molecules, lyrics, art, a third party's) implements at least
-``load_backbone``; a run selects exactly one. Every other registered plugin
-(loggers, callbacks, a wrapper around ``train``) still sees the broadcast hooks.
-An implementation may take fewer arguments than its spec.
+``load_backbone``, ``prepare_data``, ``sample`` and ``evaluate``; a run selects exactly
+one. Every other registered plugin (loggers, callbacks, a wrapper around ``train``)
+still sees the broadcast hooks. An implementation may take fewer arguments than its
+spec. A plugin keeps no module-global state: what it needs comes in through the
+arguments, and what it must keep per run goes in ``run.state`` (saved with every
+checkpoint, restored on resume).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     import torch
 
     from .run import Run
-    from .types import Backbone, DataSplits, LayerMap
+    from .types import Backbone, DataSplits, LayerMap, StageResult, TrainResult
 
 hookspec = pluggy.HookspecMarker("tlgen")
 hookimpl = pluggy.HookimplMarker("tlgen")
@@ -26,86 +29,91 @@ hookimpl = pluggy.HookimplMarker("tlgen")
 
 @hookspec(firstresult=True)
 def config_schema() -> dict[str, type]:
-    """Pydantic models for the domain's own config sections, e.g. ``{"data": DataConfig}``.
-
-    Sections the domain owns are ``backbone``, ``data``, ``sample`` and ``evaluate``;
-    a model's defaults are what ``tlgen run --plugin X`` uses with no config file."""
+    """Pydantic models for the domain's own sections (``backbone``, ``data``, ``sample``,
+    ``evaluate``), e.g. ``{"data": DataConfig}``; their defaults are the default run."""
 
 
 @hookspec(firstresult=True)
 def default_train_config() -> dict[str, Any]:
-    """Overrides of the core ``[train]`` / ``[freeze]`` defaults that suit this domain,
+    """Overrides of core's ``[train]`` / ``[freeze]`` defaults for this domain,
     as ``{"train": {...}, "freeze": {...}}``."""
 
 
 @hookspec(firstresult=True)
 def load_backbone(run: Run, path: str | None) -> Backbone:
-    """Load the pretrained model(s) from ``path`` (hub id or folder; ``None``: the
-    config's ``backbone`` section decides) with ``from_pretrained``."""
+    """The pretrained model(s) from ``path`` (hub id or folder; ``None``: the config's
+    ``backbone`` section decides), loaded with ``from_pretrained``."""
 
 
 @hookspec(firstresult=True)
 def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
-    """Read, clean and split the domain data; return torch datasets and a collate_fn."""
+    """Read, clean and split the domain data: torch datasets, a collate_fn, and in
+    ``extras`` what sample / evaluate / report need (reference sets, raw texts)."""
 
 
 @hookspec(firstresult=True)
 def layer_map(run: Run, backbone: Backbone) -> LayerMap:
-    """Name the backbone's embeddings, ordered blocks and LoRA target modules."""
+    """Name the embeddings, ordered blocks and LoRA targets (core default: a Hugging
+    Face causal LM's). Not asked for under ``freeze.strategy = "full"``."""
 
 
 @hookspec(firstresult=True)
-def freeze(run: Run, backbone: Backbone, layer_map: LayerMap) -> Backbone:
+def freeze(run: Run, backbone: Backbone, layer_map: LayerMap | None) -> Backbone:
     """Choose which parameters learn (core default: the ``[freeze]`` strategy)."""
 
 
 @hookspec(firstresult=True)
-def loss(run: Run, model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Scalar training loss of ``model`` on one ``batch`` (core default: ``model(**batch).loss``)."""
+def loss(run: Run, backbone: Backbone, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """Mean training loss of one ``batch``, over what ``DataSplits.count_key`` counts.
+    Call ``model`` (it may be wrapped for distribution); read the rest (noise scheduler,
+    VAE, config) from ``backbone``. Return None to use core's ``model(**batch).loss``."""
 
 
 @hookspec(firstresult=True)
-def train(run: Run, backbone: Backbone, data: DataSplits) -> dict:
-    """Fine-tune ``backbone.model`` on ``data``; return a summary (steps, tokens, best val loss).
-
-    Core's shared trainer is the default; wrap it with ``@hookimpl(wrapper=True)``."""
-
-
-@hookspec(firstresult=True)
-def sample(run: Run, backbone: Backbone, n: int, stage: str) -> list:
-    """Generate ``n`` artefacts (SMILES strings, songs, images); ``stage`` is
-    ``"before"`` or ``"after"`` fine-tuning; a domain may return, besides the ``n``,
-    a fixed set it always makes (the art plugin's stylised content images). The domain
-    also saves them under ``run.dir / "samples" / stage`` if it wants them kept."""
+def train(run: Run, backbone: Backbone, data: DataSplits) -> TrainResult:
+    """Fine-tune and return the trained backbone and a summary. Core's shared trainer is
+    the default; wrap it with ``@hookimpl(wrapper=True)``."""
 
 
 @hookspec(firstresult=True)
-def evaluate(run: Run, backbone: Backbone, samples: list, data: DataSplits, stage: str) -> dict:
-    """Metrics of ``samples`` (flat ``{name: number}``), for the before/after table."""
+def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -> list:
+    """Generate ``n`` artefacts (SMILES, songs, images) for ``stage`` (``"before"``,
+    ``"after"``, ...); a domain may add a fixed set it always makes (stylised content
+    images). Files to keep go in ``run.samples_dir(stage)``."""
+
+
+@hookspec(firstresult=True)
+def evaluate(run: Run, backbone: Backbone, data: DataSplits, samples: list,
+             stage: str) -> dict:
+    """Flat ``{name: number}`` metrics of ``samples``. Core adds the held-out losses
+    (``val_loss``, ``test_loss``) itself."""
 
 
 @hookspec
-def report(run: Run, metrics: dict[str, dict[str, float]]) -> list[dict]:
-    """Sections for report.html: ``{"title": str, "html": str}`` and/or
-    ``{"title": str, "image": Path}``. ``metrics`` is ``{"before": {...}, "after": {...}}``."""
+def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[dict]:
+    """Sections for report.html, by stage name in ``results``. A section is
+    ``{"title": str}`` plus one of ``"image": Path``, ``"text": str``, ``"items": [str]``
+    or ``"table": {"columns": [...], "rows": [[...]]}`` (cells: numbers, text, or
+    ``{"lines": [[label, text], ...]}`` for annotated text); ``"note": str`` is optional."""
 
 
 @hookspec(firstresult=True)
 def export(run: Run, backbone: Backbone, out_dir: Path, merge: bool) -> Path:
     """Save the fine-tuned model in plain Hugging Face format (core default:
-    ``save_pretrained`` of model and tokenizer; peft adapters merged when ``merge``)."""
+    ``save_pretrained`` of model and tokenizer, peft adapters merged when ``merge``; a
+    model without ``save_pretrained``: a safetensors state dict and config.json)."""
 
 
 @hookspec
 def on_step(run: Run, step: int, logs: dict) -> None:
-    """Called after every optimizer step with loss, lr, tokens/s (broadcast)."""
+    """After every logged optimizer step: loss, lr, throughput, MFU (broadcast)."""
 
 
 @hookspec
 def on_evaluate(run: Run, step: int, logs: dict) -> None:
-    """Called after each evaluation with the validation loss (broadcast)."""
+    """After each evaluation, with the validation loss (broadcast)."""
 
 
 @hookspec
 def on_run_end(run: Run, summary: dict) -> None:
-    """Called once when the run has written its report (broadcast)."""
+    """Once, when the run has written its report (broadcast)."""

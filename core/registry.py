@@ -38,11 +38,12 @@ class PluginManager(pluggy.PluginManager):
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken plugin must not take the CLI down
-                self.failures[ep.name] = f"{type(exc).__name__}: {exc}"
-                warnings.warn(f"tlgen plugin {ep.name!r} failed to load: {exc}", stacklevel=2)
+                self.register(module, name=ep.name)
+            except Exception as exc:  # a broken or outdated plugin must not take the CLI down
+                first = str(exc).replace("\n", "; ")
+                self.failures[ep.name] = f"{type(exc).__name__}: {first}"
+                warnings.warn(f"tlgen plugin {ep.name!r} failed to load: {first}", stacklevel=2)
                 continue
-            self.register(module, name=ep.name)
             dist = ep.dist
             self.sources[ep.name] = f"{dist.name} {dist.version}" if dist else ep.value
 

@@ -1,8 +1,9 @@
-"""The run report: before/after metrics table, learning curves and the plugin's figures."""
+"""The run report: one Jinja2 template renders every page (a run's report.html, the
+comparison of ``tlgen compare``) from sections that plugins return as data:
+``{"title", "image" | "text" | "items" | "table", "note"?}`` (see the ``report`` hook)."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from .errors import PluginError  # noqa: E402
+
+KINDS = ("image", "text", "items", "table")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -19,27 +24,28 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
 
 
-def table_rows(metrics: dict[str, dict]) -> list[tuple[str, str, str, str]]:
-    """(metric, before, after, change) rows for every metric of either stage."""
-    before, after = metrics.get("before", {}), metrics.get("after", {})
+def table_rows(metrics: dict[str, dict]) -> list[list]:
+    """[metric, value per stage..., change] rows for every metric of any stage."""
+    stages = list(metrics)
     rows = []
-    for key in list(dict.fromkeys([*before, *after])):
-        b, a = before.get(key), after.get(key)
-        delta = a - b if isinstance(a, int | float) and isinstance(b, int | float) else None
-        rows.append((key, _fmt(b), _fmt(a), "" if delta is None else f"{delta:+.4g}"))
+    for key in dict.fromkeys(k for m in metrics.values() for k in m):
+        values = [metrics[s].get(key) for s in stages]
+        first, last = values[0], values[-1]
+        numbers = len(values) > 1 and all(isinstance(v, int | float) for v in (first, last))
+        rows.append([key, *values, f"{last - first:+.4g}" if numbers else ""])
     return rows
 
 
 def print_table(metrics: dict[str, dict]) -> None:
     """The before/after table on stdout."""
-    rows = [("metric", "before", "after", "change"), *table_rows(metrics)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows = [["metric", *metrics, "change"], *([fmt(c) for c in r] for r in table_rows(metrics))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w)
                         for j, (cell, w) in enumerate(zip(row, widths))))
@@ -69,35 +75,55 @@ def plot_learning_curves(run_dir: Path) -> Path | None:
     return out
 
 
-def write_report(run, metrics: dict[str, dict], train_summary: dict | None) -> Path:
-    """report.html in the run folder: table, curves, then each plugin's sections."""
-    sections = [{"title": "Learning curves", "image": plot_learning_curves(run.dir)}]
-    sections += run.call("report", metrics=metrics)
-    body = [f"<h1>tlgen run: {html.escape(run.plugin)}</h1>",
-            f"<p>{html.escape(str(run.dir))}</p>", "<h2>Before vs after fine-tuning</h2>",
-            "<table><tr><th>metric</th><th>before</th><th>after</th><th>change</th></tr>"]
-    body += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-             for row in table_rows(metrics)]
-    body.append("</table>")
-    if train_summary:
-        body.append("<h2>Training</h2><table>")
-        body += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
-                 for k, v in train_summary.items()]
-        body.append("</table>")
+def check_section(section, source: str) -> dict:
+    """A plugin's section, checked against the contract (one line naming what is wrong)."""
+    if not isinstance(section, dict) or not isinstance(section.get("title"), str):
+        raise PluginError(f"plugin {source!r}, hook 'report': each section must be a dict with a "
+                          f"'title', got {section!r:.80}")
+    unknown = set(section) - {"title", "note", *KINDS}
+    if unknown:
+        raise PluginError(f"plugin {source!r}, hook 'report': section {section['title']!r} has "
+                          f"unknown key(s) {sorted(unknown)}; use one of {', '.join(KINDS)}")
+    table = section.get("table")
+    if table is not None and not (isinstance(table, dict) and {"columns", "rows"} <= set(table)):
+        raise PluginError(f"plugin {source!r}, hook 'report': section {section['title']!r}: "
+                          "a table is {'columns': [...], 'rows': [[...], ...]}")
+    return section
+
+
+def render(out: Path, title: str, sections: list[dict], subtitle: str = "") -> Path:
+    """Write one HTML page from sections; images are linked relative to the page."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True)
+    env.filters["fmt"] = fmt
+    env.filters["hue"] = lambda label: (sum(map(ord, str(label))) * 47) % 360
+    shown = []
     for section in sections:
-        if section.get("image") is None and not section.get("html"):
-            continue
-        body.append(f"<h2>{html.escape(section['title'])}</h2>")
+        if not any(section.get(k) for k in KINDS):
+            continue  # e.g. a figure that had nothing to plot
+        section = {k: section.get(k) for k in ("title", "note", *KINDS)}
         if section.get("image"):
-            rel = Path(section["image"]).resolve().relative_to(run.dir.resolve())
-            body.append(f'<img src="{html.escape(str(rel))}" style="max-width:100%">')
-        if section.get("html"):
-            body.append(section["html"])
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-             "td:not(:first-child){text-align:right}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>tlgen {run.plugin}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
-    out = run.dir / "report.html"
+            section["image"] = Path(section["image"]).resolve().relative_to(out.parent.resolve())
+        shown.append(section)
+    page = env.get_template("report.html.j2").render(title=title, subtitle=subtitle,
+                                                     sections=shown)
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def write_report(run, data, results: dict, train_summary: dict | None) -> Path:
+    """report.html in the run folder: the stages' metrics, training, learning curves, then
+    the plugin's sections."""
+    metrics = {name: result.metrics for name, result in results.items()}
+    sections = [{"title": "Before vs after fine-tuning" if len(metrics) > 1 else "Metrics",
+                 "table": {"columns": ["metric", *metrics, "change"],
+                           "rows": table_rows(metrics)}}]
+    if train_summary:
+        sections.append({"title": "Training", "table": {
+            "columns": ["", ""], "rows": [[k, v] for k, v in train_summary.items()]}})
+    sections.append({"title": "Learning curves", "image": plot_learning_curves(run.dir)})
+    sections += [check_section(s, run.plugin)
+                 for s in run.call("report", data=data, results=results)]
+    return render(run.dir / "report.html", f"tlgen run: {run.plugin}", sections, str(run.dir))

@@ -8,12 +8,18 @@ export). The CLI is a thin layer over this class; domain scripts use it directly
     run = Run.create("molecules", overrides=["train.max_steps=100"])
     summary = run.execute()          # before -> train -> after -> report
     print(summary["metrics"]["after"])
+
+A plugin keeps what it must remember across hooks in ``run.state`` (a dict saved with
+every checkpoint and restored on resume), never in module globals.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,14 +27,20 @@ from typing import Any, Sequence
 from . import config as cfg
 from .errors import PluginError, TlgenError
 from .registry import PluginManager, plugin_manager
-from .types import Backbone, DataSplits, LayerMap
+from .types import Backbone, DataSplits, LayerMap, StageResult, TrainResult
 
 # What each hook must return (None: anything); checked on every call through Run.call.
 EXPECTED: dict[str, tuple[type, ...] | None] = {
     "load_backbone": (Backbone,), "prepare_data": (DataSplits,), "layer_map": (LayerMap,),
-    "freeze": (Backbone,), "train": (dict,), "sample": (list,), "evaluate": (dict,),
+    "freeze": (Backbone,), "train": (TrainResult,), "sample": (list,), "evaluate": (dict,),
     "report": (list,), "export": (str, Path), "on_run_end": None,
 }
+# What `tlgen run --resume` may change: how long and how visibly the run goes on, never
+# what it trains on or how (that would be another run).
+RESUMABLE = ("train.max_steps", "train.eval_every", "train.save_every", "train.log_every",
+             "train.keep_last", "train.early_stopping_patience", "train.device", "train.threads",
+             "train.trackers", "train.num_workers", "train.heldout_batches", "sample.",
+             "evaluate.")
 
 
 class Run:
@@ -40,6 +52,7 @@ class Run:
         self.plugin = plugin
         self.dir = directory
         self.hooks = pm.domain_hooks(plugin)
+        self.state: dict[str, Any] = {}  # the plugin's per-run state, kept in checkpoints
         self._accelerator = None
 
     # ---------------------------------------------------------------- construction
@@ -76,13 +89,13 @@ class Run:
                               source=str(config_file) if config_file else "config")
         run = cls(config, pm, domain, Path())
         run.dir = run._new_dir(config.name or domain)
-        run._point_accelerator_at_dir()
         return run
 
     @classmethod
     def open(cls, run_dir: str | Path, extra_plugins: Sequence[object] = (),
              overrides: Sequence[str] = ()) -> Run:
-        """Reopen an existing run folder with its saved config."""
+        """Reopen an existing run folder with its saved config (``overrides`` apply to this
+        session only: a device, a sample count)."""
         directory = Path(run_dir)
         if not directory.is_dir():
             raise TlgenError(f"run folder {directory} does not exist")
@@ -98,6 +111,29 @@ class Run:
         config = cfg.validate(raw, cfg.schema_for(hooks.config_schema()), source=str(saved))
         return cls(config, pm, domain, directory)
 
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: Sequence[str] = (),
+               extra_plugins: Sequence[object] = ()) -> Run:
+        """Reopen a run to continue it. ``overrides`` may change only what ``RESUMABLE``
+        names (e.g. a larger ``train.max_steps``); they are written to config.toml and
+        recorded in resumes.log. Anything else is refused: it would be another run."""
+        before = cls.open(run_dir, extra_plugins)
+        run = cls.open(run_dir, extra_plugins, overrides)
+        old = _flatten(before.config.model_dump(mode="json"))
+        new = _flatten(run.config.model_dump(mode="json"))
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        refused = [k for k in changed if not k.startswith(RESUMABLE)]
+        if refused:
+            raise TlgenError(f"--resume cannot change {', '.join(refused)}: it would no longer "
+                             "continue the same run; start a new run with that setting instead")
+        if changed:
+            (run.dir / "config.toml").write_text(cfg.dump(run.config), encoding="utf-8")
+            line = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+            with open(run.dir / "resumes.log", "a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed with {line}\n")
+            run.log(f"resuming with {line} (recorded in config.toml and resumes.log)")
+        return run
+
     def _new_dir(self, label: str) -> Path:
         """``<output_dir>/<time>-<label>``, the same in every process of a distributed run."""
         from accelerate.utils import broadcast_object_list
@@ -107,7 +143,7 @@ class Run:
             broadcast_object_list(stamp)
         base = Path(self.config.output_dir) / f"{stamp[0]}-{Path(label).stem}"
         directory, i = base, 1
-        while (directory / "config.toml").exists():
+        while directory.exists():
             i += 1
             directory = base.with_name(f"{base.name}-{i}")
         return directory
@@ -118,12 +154,9 @@ class Run:
         """The Accelerate object (created on first use: device, precision, trackers)."""
         if self._accelerator is None:
             self._accelerator = _make_accelerator(self.config.train)
-            self._point_accelerator_at_dir()
-        return self._accelerator
-
-    def _point_accelerator_at_dir(self) -> None:
         project = self._accelerator.project_configuration
         project.project_dir, project.logging_dir = str(self.dir), str(self.dir / "logs")
+        return self._accelerator
 
     @property
     def device(self):
@@ -140,9 +173,25 @@ class Run:
 
             tqdm.write(message)
 
+    def samples_dir(self, stage: str) -> Path:
+        """The folder where a stage's samples are kept (``samples/<stage>``), created."""
+        folder = self.dir / "samples" / stage
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     # ---------------------------------------------------------------- the pipeline
     def execute(self) -> dict[str, Any]:
-        """Run (or resume) the whole case study; return the summary written to summary.json."""
+        """Run (or resume) the whole case study; return the summary written to summary.json.
+        A new run that fails before its first checkpoint leaves no folder behind."""
+        new = not (self.dir / "config.toml").exists()
+        try:
+            return self._execute()
+        except BaseException:
+            if new and self.is_main and self.dir.is_dir() and not (self.dir / "checkpoints").is_dir():
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _execute(self) -> dict[str, Any]:
         from accelerate.utils import set_seed
 
         self._write_config()
@@ -155,14 +204,16 @@ class Run:
         backbone = self.load_backbone()
         data = self.call("prepare_data", backbone=backbone)
         backbone = self.freeze(backbone)
-        metrics: dict[str, dict] = {}
+        results: dict[str, StageResult] = {}
         if self.config.before:
-            metrics["before"] = self.stage_metrics("before", backbone, data)
+            results["before"] = self.stage("before", backbone, data, keep=True)
         if self.accelerator.trackers == [] and self.config.train.trackers:
             self.accelerator.init_trackers(self.plugin, config=self.config.model_dump(mode="json"))
-        train_summary = self.call("train", backbone=backbone, data=data)
-        metrics["after"] = self.stage_metrics("after", backbone, data, reuse=False)
-        summary = {"run_dir": str(self.dir), "plugin": self.plugin, "train": train_summary,
+        trained = self.call("train", backbone=backbone, data=data)
+        backbone = trained.backbone
+        results["after"] = self.stage("after", backbone, data)
+        metrics = {name: result.metrics for name, result in results.items()}
+        summary = {"run_dir": str(self.dir), "plugin": self.plugin, "train": trained.summary,
                    "metrics": metrics}
         if self.is_main:
             self.call("export", backbone=backbone, out_dir=self.dir / "model", merge=True)
@@ -170,7 +221,7 @@ class Run:
             from .report import print_table, write_report
 
             print_table(metrics)
-            report = write_report(self, metrics, train_summary)
+            report = write_report(self, data, results, trained.summary)
             self.log(f"report: {report}")
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
@@ -207,42 +258,66 @@ class Run:
         return self.call("load_backbone", path=str(path) if path else None)
 
     def freeze(self, backbone: Backbone) -> Backbone:
-        layer_map = self.call("layer_map", backbone=backbone)
+        """Apply the freeze strategy; the layer map is asked for only when it is used."""
+        name, _ = self.config.freeze.parsed()
+        layer_map = None if name == "full" else self.call("layer_map", backbone=backbone)
         return self.call("freeze", backbone=backbone, layer_map=layer_map)
 
-    def stage_metrics(self, stage: str, backbone: Backbone, data: DataSplits,
-                      reuse: bool = True, n: int | None = None) -> dict:
-        """Sample and evaluate on the main process; ``before`` is computed once per run."""
-        saved = self.dir / f"metrics_{stage}.json"
-        if reuse and saved.is_file():
-            return json.loads(saved.read_text())
-        metrics: dict = {}
+    def stage(self, stage: str, backbone: Backbone, data: DataSplits, n: int | None = None,
+              keep: bool = False) -> StageResult:
+        """Sample, evaluate and add the held-out losses, on the main process. With ``keep``
+        the result is stored in the run folder and reused when the run resumes."""
+        saved = self.dir / "stages" / f"{stage}.pkl"
+        if keep and saved.is_file():
+            with open(saved, "rb") as fh:
+                return pickle.load(fh)
+        result = StageResult(samples=[], metrics={})
         if self.is_main:
-            model = backbone.model
-            model.eval()
-            samples = self.call("sample", backbone=backbone, n=n or self.config.sample.n,
-                                stage=stage)
-            metrics = self.call("evaluate", backbone=backbone, samples=samples, data=data,
-                                stage=stage)
-            saved.write_text(json.dumps(metrics, indent=2, default=float))
+            backbone.model.eval()
+            samples = self.call("sample", backbone=backbone, data=data,
+                                n=self.config.sample.n if n is None else n, stage=stage)
+            metrics = self.heldout_losses(backbone, data)
+            metrics.update(self.call("evaluate", backbone=backbone, data=data, samples=samples,
+                                     stage=stage))
+            result = StageResult(samples=samples, metrics=metrics)
+            if keep:
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                with open(saved, "wb") as fh:
+                    pickle.dump(result, fh)
         self.accelerator.wait_for_everyone()
-        return metrics
+        return result
+
+    def heldout_losses(self, backbone: Backbone, data: DataSplits) -> dict[str, float]:
+        """``val_loss`` / ``test_loss`` (mean over what ``data.count_key`` counts, nats for
+        a language model) with the trainer's evaluation code; perplexity for tokens."""
+        from .trainer import heldout_loss
+
+        out = {}
+        for name, dataset in (("val", data.validation), ("test", data.test)):
+            if dataset is not None and len(dataset):
+                value = heldout_loss(self, backbone, data, dataset)
+                out[f"{name}_loss"] = value
+                if data.unit == "tokens":
+                    out[f"{name}_perplexity"] = math.exp(min(value, 50.0))
+        return out
 
     def load_trained(self) -> Backbone:
-        """The backbone with the freeze strategy applied and the last checkpoint's weights."""
+        """The backbone with the freeze strategy applied and the trained weights: the best
+        ones where early stopping kept them, else the last checkpoint's."""
         from safetensors.torch import load_file
 
-        from .trainer import list_checkpoints
+        from .trainer import best_weights, list_checkpoints
 
         checkpoints = list_checkpoints(self.dir / "checkpoints")
         if not checkpoints:
             raise TlgenError(f"{self.dir} has no checkpoint yet: run `tlgen run --resume {self.dir}`")
         backbone = self.freeze(self.load_backbone())
-        weights = checkpoints[-1] / "model.safetensors"
+        weights = best_weights(self.dir / "checkpoints") or checkpoints[-1] / "model.safetensors"
         try:
             state = load_file(weights)
         except Exception as exc:
             raise TlgenError(f"checkpoint {weights} is corrupted or missing ({exc})") from None
+        state = {k.removeprefix("module."): v for k, v in state.items()}
         missing, unexpected = backbone.model.load_state_dict(state, strict=False)
         if unexpected:
             raise TlgenError(f"checkpoint {weights} does not match the backbone "
@@ -250,11 +325,24 @@ class Run:
         backbone.model.eval()
         return backbone
 
-    def export(self, out_dir: str | Path, merge: bool = False) -> Path:
-        """Write the fine-tuned model in plain Hugging Face format."""
+    def export(self, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
+        """Write the fine-tuned model in plain Hugging Face format to ``out_dir``: a new or
+        empty folder (``overwrite`` allows a non-empty one), never inside a run folder."""
         out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise TlgenError(f"export target {out} is a file; give a folder")
+        for parent in (out, *out.parents):
+            if parent.is_file():
+                raise TlgenError(f"export target {out}: {parent} is a file, not a folder")
+            if (parent / "config.toml").is_file() and (parent / "checkpoints").exists():
+                raise TlgenError(f"export target {out} is inside the run folder {parent}; "
+                                 "export to a folder of its own")
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise TlgenError(f"export target {out} is not empty; pass --overwrite to replace "
+                             "what is there, or give a new folder")
+        backbone = self.load_trained()
         out.mkdir(parents=True, exist_ok=True)
-        return self.call("export", backbone=self.load_trained(), out_dir=out, merge=merge)
+        return self.call("export", backbone=backbone, out_dir=out, merge=merge)
 
     def _write_config(self) -> None:
         if self.is_main:
@@ -263,6 +351,16 @@ class Run:
             if not path.exists():
                 path.write_text(cfg.dump(self.config), encoding="utf-8")
         self.accelerator.wait_for_everyone()
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _raising_plugin(pm: PluginManager, caller, exc: BaseException) -> str | None:
@@ -275,9 +373,38 @@ def _raising_plugin(pm: PluginManager, caller, exc: BaseException) -> str | None
     return found
 
 
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow",
+                    "comet_ml": "comet_ml", "aim": "aim", "clearml": "clearml",
+                    "dvclive": "dvclive"}
+
+
+def check_trackers(trackers: Sequence[str]) -> None:
+    """Each tracker is known and its package importable, else one line saying what to install."""
+    import importlib.util
+
+    for name in trackers:
+        package = TRACKER_PACKAGES.get(name)
+        if package is None:
+            raise TlgenError(f"config key 'train.trackers': unknown tracker {name!r}; use one of "
+                             f"{', '.join(TRACKER_PACKAGES)}")
+        found = importlib.util.find_spec(package) is not None
+        if name == "tensorboard" and not found:
+            found = importlib.util.find_spec("tensorboardX") is not None
+        if not found:
+            raise TlgenError(f"tracker {name!r} needs the {package} package: "
+                             f"pip install 'tlgen[{name}]' (or drop it from train.trackers)")
+
+
+_CURRENT: dict[str, Any] = {}  # this process's Accelerate state belongs to one run at a time
+
+
 def _make_accelerator(train: cfg.TrainConfig):
+    """A new Accelerator for a run. Accelerate keeps its settings in process-wide state, so
+    a second run in the same process (the Python API, a notebook) with another device or
+    precision resets that state first instead of silently inheriting the first run's."""
     import torch
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState, PartialState
     from accelerate.utils import ProjectConfiguration
 
     if train.device == "cuda" and not torch.cuda.is_available():
@@ -288,12 +415,21 @@ def _make_accelerator(train: cfg.TrainConfig):
         precision = "bf16" if bf16 else "no"
     if precision != "no" and not torch.cuda.is_available():
         raise TlgenError(f"precision {precision!r} needs a GPU; use --set train.precision=no")
+    check_trackers(train.trackers)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return Accelerator(
-        cpu=train.device == "cpu",
+    settings = (train.device == "cpu", precision)
+    if _CURRENT and PartialState().num_processes == 1:
+        AcceleratorState._reset_state(reset_partial_state=_CURRENT["settings"][0] != settings[0])
+        GradientState._reset_state()
+    if train.tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    accelerator = Accelerator(
+        cpu=settings[0],
         mixed_precision=precision,
-        gradient_accumulation_steps=train.grad_accum,
         log_with=train.trackers or None,
         project_config=ProjectConfiguration(),
         step_scheduler_with_optimizer=False,
     )
+    _CURRENT.update(settings=settings, accelerator=accelerator)
+    return accelerator

@@ -15,7 +15,7 @@ class Backbone:
 
     ``model`` is the module the trainer optimises (a causal LM, a UNet, ...);
     ``tokenizer`` is the tokenizer or processor, if any; ``extras`` holds the rest
-    (a scheduler, a VAE, a text encoder) that the domain needs to sample.
+    (a scheduler, a VAE, a text encoder) that the domain needs for its loss and samples.
     """
 
     model: torch.nn.Module
@@ -30,8 +30,11 @@ class DataSplits:
 
     ``collate_fn`` turns a list of dataset items into a model batch (a dict of
     tensors); ``lengths`` (one per training item, in tokens) lets the trainer bucket
-    sequences by length so no compute goes to padding; ``count_key`` names the batch
-    entry whose sum is the number of real tokens/items (for throughput).
+    sequences by length so no compute goes to padding. ``count_key`` names what the
+    loss is a mean over, so batches of different sizes weigh right: ``"labels"`` (the
+    default) counts the shifted causal-LM targets that are not -100, another key counts
+    the sum of that tensor, ``None`` counts items. ``extras`` is the domain's own
+    (reference molecules, songs, style images) for sample / evaluate / report.
     """
 
     train: torch.utils.data.Dataset
@@ -39,7 +42,7 @@ class DataSplits:
     test: torch.utils.data.Dataset | None = None
     collate_fn: Callable[[list], dict] | None = None
     lengths: list[int] | None = None
-    count_key: str | None = "attention_mask"
+    count_key: str | None = "labels"
     unit: str = "tokens"
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -58,3 +61,34 @@ class LayerMap:
     blocks: list[str] = field(default_factory=list)
     lora_targets: list[str] = field(default_factory=list)
     modules_to_save: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the trained backbone (its ``model`` unwrapped from any
+    distributed wrapper) and a summary (steps, tokens, best validation loss, ...)."""
+
+    backbone: Backbone
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageResult:
+    """One stage of a run (``"before"``, ``"after"``, an evaluation): the samples the
+    domain made and the metrics of them (the domain's plus core's held-out losses)."""
+
+    samples: list
+    metrics: dict[str, float]
+
+
+def count_items(batch: dict, key: str | None) -> torch.Tensor:
+    """How many things the batch's mean loss is taken over (see ``DataSplits.count_key``);
+    a tensor on the batch's device, so that reading it needs no host sync."""
+    import torch
+
+    if key is None:
+        first = next(iter(batch.values()))
+        return torch.tensor(len(first), device=getattr(first, "device", None))
+    if key == "labels" and "labels" in batch:
+        return (batch["labels"][..., 1:] != -100).sum()
+    return batch[key].sum()
