@@ -308,9 +308,12 @@ class Run:
 
         from .trainer import best_weights, list_checkpoints
 
+        from accelerate.utils import set_seed
+
         checkpoints = list_checkpoints(self.dir / "checkpoints")
         if not checkpoints:
             raise TlgenError(f"{self.dir} has no checkpoint yet: run `tlgen run --resume {self.dir}`")
+        set_seed(self.config.seed)  # checkpoints hold trainable weights: rebuild the same base
         backbone = self.freeze(self.load_backbone())
         weights = best_weights(self.dir / "checkpoints") or checkpoints[-1] / "model.safetensors"
         try:

@@ -97,6 +97,7 @@ class Trainer:
         self.state = TrainerState()
         self.checkpoints = run.dir / "checkpoints"
         self.signal: int | None = None
+        self.saved_step = -1
         if len(data.train) == 0:
             raise TlgenError("the training set is empty: check the [data] section and its files")
 
@@ -176,8 +177,7 @@ class Trainer:
                 else:
                     self.state.epoch += 1
                     self.state.batches_in_epoch = 0
-        last = self.latest_checkpoint()
-        if last is None or last.name != _step_name(self.state.step):
+        if self.saved_step != self.state.step:  # known on every process, unlike the folder
             self.save()  # early stop between checkpoints
         bar.close()
         self._restore_best()
@@ -396,11 +396,12 @@ class Trainer:
 
     def _restore_best(self) -> None:
         """With early stopping on, end on the best weights, not the last (and say so)."""
-        path = best_weights(self.checkpoints)
-        if not (self.cfg.early_stopping_patience and path) or self.state.best_step == self.state.step:
+        if not (self.cfg.early_stopping_patience and self.state.best_step) \
+                or self.state.best_step == self.state.step:
             return
         from safetensors.torch import load_file
 
+        path = self.checkpoints / BEST / "model.safetensors"
         model = self.accelerator.unwrap_model(self.model)
         model.load_state_dict(load_file(path, device=str(self.accelerator.device)), strict=False)
         self.run.log(f"restored the best weights: step {self.state.best_step}, validation loss "
@@ -425,6 +426,7 @@ class Trainer:
             for old in list_checkpoints(self.checkpoints)[: -self.cfg.keep_last]:
                 shutil.rmtree(old, ignore_errors=True)
         self.accelerator.wait_for_everyone()
+        self.saved_step = self.state.step
         return final
 
     def latest_checkpoint(self) -> Path | None:
@@ -437,6 +439,7 @@ class Trainer:
             return False
         try:
             self.accelerator.load_state(str(path), strict=False)
+            self.saved_step = self.state.step
         except Exception as exc:  # a truncated or foreign file: say which and what to do
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise TlgenError(f"checkpoint {path} is corrupted ({first}); delete that folder "
@@ -482,7 +485,7 @@ def heldout_loss(run, backbone: Backbone, data: DataSplits, dataset) -> float:
 def trainable_state(model: torch.nn.Module, state: dict | None = None) -> OrderedDict:
     """The state dict without frozen parameters: what training changes (LoRA adapters and
     trainable modules, or the unfrozen blocks) plus buffers; a tied tensor appears once."""
-    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    frozen = {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
     kept, seen = OrderedDict(), set()
     for key, value in (model.state_dict() if state is None else state).items():
         if key in frozen or value.data_ptr() in seen:

@@ -19,4 +19,4 @@ def test_compare_writes_one_report_for_all_variants(tmp_path):
     assert results["freeze-first:1"]["train"]["trainable_params"] < \
         results["full"]["train"]["trainable_params"]
     page = (folder / "comparison.html").read_text()
-    assert "val_nll" in page and "trainable_params" in page and (folder / "curves.png").exists()
+    assert "val_loss" in page and "trainable_params" in page and (folder / "curves.png").exists()

@@ -1,7 +1,7 @@
 import pytest
 
 from tlgen import TlgenError
-from tlgen.config import FreezeConfig, apply_override, read_toml
+from tlgen.config import apply_override, read_toml
 
 
 def test_unknown_key_names_the_closest_valid_one(make_run):
@@ -54,6 +54,8 @@ def test_config_file_then_overrides_then_flags(tmp_path, make_run):
 
 
 @pytest.mark.parametrize("strategy", ["half", "freeze-first", "freeze-first:x"])
-def test_bad_freeze_strategy(strategy):
-    with pytest.raises(TlgenError, match="freeze.strategy"):
-        FreezeConfig(strategy=strategy).parsed()
+def test_bad_freeze_strategy_is_refused_with_the_config(strategy, make_run, tmp_path):
+    """Validated with the rest of the config: no run folder, no model loaded."""
+    with pytest.raises(TlgenError, match=r"key 'freeze.strategy'.*(unknown strategy|freeze-first:N)"):
+        make_run(f"freeze.strategy='{strategy}'")
+    assert not (tmp_path / "runs").exists()
