@@ -3,7 +3,6 @@
 from fractions import Fraction
 
 import pytest
-
 from tlgen_abc import notation, tunes
 
 TUNE = """X:7

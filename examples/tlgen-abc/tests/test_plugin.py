@@ -1,10 +1,11 @@
-"""The abc plugin's own parts: tokenizer, backbone save/load, data, metrics."""
+"""The abc plugin's own parts: tokenizer, backbone save/load, data, metrics, report."""
+
+from types import SimpleNamespace
 
 import pytest
 from tlgen import TlgenError
-
-from tlgen_abc import metrics, model, tunes
-from tlgen_abc.config import AbcBackbone
+from tlgen_abc import metrics, model, plugin, report, tunes
+from tlgen_abc.config import AbcBackbone, AbcEvaluate
 
 SMALL = AbcBackbone(n_layer=1, n_embd=16, n_head=2)
 
@@ -52,3 +53,38 @@ def test_metrics_of_training_tunes_are_perfect_and_of_noise_are_zero():
     assert good["key_valid"] == 1.0 and 0 < good["key_overlap"] <= 1
     noise = metrics.tune_metrics(["X:1\nzzz", "T:x\n|ab|"], train)
     assert noise["header_ok"] == noise["bars_consistent"] == noise["copy_rate"] == 0.0
+
+
+def test_evaluate_leaves_the_held_out_loss_to_tlgen():
+    train = tunes.load()
+    run = SimpleNamespace(config=SimpleNamespace(evaluate=AbcEvaluate()))
+    got = plugin.evaluate(run, SimpleNamespace(extras={"train_tunes": train}), train[:2])
+    assert got == metrics.tune_metrics(train[:2], train)
+    assert not {"val_nll", "val_loss"} & set(got)
+
+
+def test_report_sections_are_data_from_the_results():
+    train = tunes.load()
+    results = {"before": SimpleNamespace(samples=["X:1\nzzz"], metrics={}),
+               "after": SimpleNamespace(samples=train[:3], metrics={})}
+    keys, shown = report.sections(train, results, per_stage=2)
+    assert keys["table"]["columns"] == ["key", "training", "before", "after"]
+    shares = {row[0]: row[1:] for row in keys["table"]["rows"]}
+    assert shares["G"][0] == round(metrics.key_distribution(train)["G"], 2)
+    assert shares["G"][1] == 0.0  # "before" has no readable key
+    table = shown["table"]
+    assert table["columns"] == ["stage", "tune 1", "tune 2"]
+    assert table["rows"][0][0] == "before" and table["rows"][0][2] is None
+    cell = table["rows"][1][1]
+    assert cell["heading"].startswith("header X/T/M/K ok")
+    header, body = cell["lines"][:6], cell["lines"][6:]
+    assert all(label == "" for label, _ in header) and header[0][1] == "X:1"
+    assert [label for label, _ in body] == ["ok"] * len(body)
+
+
+def test_a_line_with_a_bar_too_long_is_marked_off():
+    fields = {"M": "6/8", "L": "1/8"}
+    assert report.line_label(fields, "|GAG GAB|ABA ABdd|") == "off"
+    assert report.line_label(fields, "|GAG GAB|ABA ABd|") == "ok"
+    assert report.line_label(fields, "GAG GAB") == "·"
+    assert report.line_label(fields, "K:G") == ""

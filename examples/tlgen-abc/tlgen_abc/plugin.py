@@ -7,13 +7,11 @@ Imports are absolute, so the module also works when loaded by file path
 
 from __future__ import annotations
 
-import html
-from pathlib import Path
-
 from tlgen import hookimpl
 
-from tlgen_abc import config, model, notation, tunes
-from tlgen_abc.metrics import consistent, key_distribution, tune_metrics
+from tlgen_abc import config, model, tunes
+from tlgen_abc import report as abc_report
+from tlgen_abc.metrics import tune_metrics
 
 SAMPLES_FILE = "tunes.abc"
 
@@ -41,7 +39,8 @@ def prepare_data(run, backbone):
     from tlgen import DataSplits
     from tlgen.data import CausalLMCollator, TokenSequences
 
-    train, val = _split(run)
+    cfg = run.config.data
+    train, val = tunes.split(tunes.load(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
     tok, width = backbone.tokenizer, backbone.model.config.n_positions
 
     def encode(texts: list[str]) -> TokenSequences:
@@ -70,71 +69,24 @@ def sample(run, backbone, n, stage):
                           eos_token_id=tok.eos_token_id)
     texts = [tok.decode(_until_eos(row.tolist()[1:], tok.eos_token_id), skip_special_tokens=True)
              for row in out]
-    folder = run.dir / "samples" / stage
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / SAMPLES_FILE).write_text("\n\n".join(t.strip() for t in texts) + "\n", encoding="utf-8")
+    tunes_file = run.samples_dir(stage) / SAMPLES_FILE  # for the user; never read back here
+    tunes_file.write_text("\n\n".join(t.strip() for t in texts) + "\n", encoding="utf-8")
     return texts
 
 
 @hookimpl
-def evaluate(run, backbone, samples, data):
+def evaluate(run, data, samples):
+    """The tunes' own metrics; core adds the held-out loss (``val_loss``) per character."""
     cfg = run.config.evaluate
-    scores = {"val_nll": _validation_nll(backbone.model, data)}
-    scores.update(tune_metrics(samples, data.extras["train_tunes"], cfg.ngram, cfg.copy_chars))
-    return scores
+    return tune_metrics(samples, data.extras["train_tunes"], cfg.ngram, cfg.copy_chars)
 
 
 @hookimpl
-def report(run, metrics):
-    stages = {s: _saved_tunes(run.dir, s) for s in ("before", "after")}
-    table = _key_table({"training": _split(run)[0], **stages})
-    shown = stages["after"][: run.config.evaluate.report_tunes]
-    tunes_html = "".join(f"<p>{html.escape(_verdict(t))}</p><pre>{html.escape(t)}</pre>" for t in shown)
-    return [{"title": "Keys of the tunes (share)", "html": table},
-            {"title": "Generated tunes after fine-tuning", "html": tunes_html or "<p>none</p>"}]
-
-
-def _split(run) -> tuple[list[str], list[str]]:
-    data = run.config.data
-    return tunes.split(tunes.load(data.path, data.rhythms), data.val_fraction, run.config.seed)
+def report(run, data, results):
+    """Key shares (training vs each stage) and a few tunes of each stage, checked."""
+    return abc_report.sections(data.extras["train_tunes"], results,
+                               run.config.evaluate.report_tunes)
 
 
 def _until_eos(ids: list[int], eos: int) -> list[int]:
     return ids[: ids.index(eos)] if eos in ids else ids
-
-
-def _validation_nll(lm, data) -> float:
-    """Mean validation loss per token (batches of 8, weighted by tokens)."""
-    import torch
-
-    device, total, count = next(lm.parameters()).device, 0.0, 0
-    items = [data.validation[i] for i in range(len(data.validation))]
-    with torch.no_grad():
-        for start in range(0, len(items), 8):
-            batch = data.collate_fn(items[start : start + 8])
-            tokens = int((batch["labels"][:, 1:] != -100).sum())
-            loss = lm(**{k: v.to(device) for k, v in batch.items()}).loss
-            total, count = total + float(loss) * tokens, count + tokens
-    return total / max(1, count)
-
-
-def _saved_tunes(run_dir: Path, stage: str) -> list[str]:
-    path = run_dir / "samples" / stage / SAMPLES_FILE
-    return [t for t in path.read_text(encoding="utf-8").split("\n\n") if t.strip()] if path.is_file() else []
-
-
-def _verdict(tune: str) -> str:
-    parsed = notation.parse(tune)
-    _, full, checked = consistent(parsed)
-    header = "header X/T/M/K ok" if parsed.has_header else "header incomplete"
-    return f"{header}; {full}/{checked} checked bars fit M:{parsed.fields.get('M', '?')}"
-
-
-def _key_table(groups: dict[str, list[str]]) -> str:
-    shares = {name: key_distribution(t) for name, t in groups.items()}
-    keys = list(dict.fromkeys(k for s in shares.values() for k in s))
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in shares)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td>"
-                   + "".join(f"<td>{s.get(k, 0.0):.2f}</td>" for s in shares.values()) + "</tr>"
-                   for k in keys)
-    return f"<table><tr><th>key</th>{head}</tr>{rows}</table>"
