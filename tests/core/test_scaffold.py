@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,12 @@ def test_skeleton_passes_the_conformance_kit(skeleton, tmp_path):
     overrides = _generated_test_class(skeleton).overrides
     assert {"load_backbone", "prepare_data", "sample", "evaluate", "report"} <= set(check_hooks(plugin))
     summary = run_tiny(plugin, tmp_path / "tiny", overrides)
-    assert summary["metrics"]["after"]["val_nll"] < summary["metrics"]["before"]["val_nll"]
+    before, after = summary["metrics"]["before"], summary["metrics"]["after"]
+    assert after["val_loss"] < before["val_loss"]  # tlgen's held-out loss; none of its own
+    assert not {"val_nll", "nll"} & set(after)
+    report = (Path(summary["run_dir"]) / "report.html").read_text()
+    assert "<th>known words</th>" in report and "<td>before</td>" in report
+    assert '<td class="num">' in report.split("<th>known words</th>")[1]  # scores in run.state
     check_resume(plugin, tmp_path / "resume", overrides)
 
 
