@@ -249,9 +249,8 @@ class Trainer:
         last = step >= cfg.max_steps
         evaluate = step % cfg.eval_every == 0 or last
         save = step % cfg.save_every == 0 or last
-        interrupted = self._interrupted()
         logged = step % cfg.log_every == 0 or last
-        if logged or evaluate or save or interrupted:
+        if logged or evaluate or save:
             self._check_finite()
         if logged:
             self._log_window(bar)
@@ -259,6 +258,9 @@ class Trainer:
         paused = time.perf_counter()  # evaluation and saving don't count as training time
         if evaluate:
             stop = self._evaluate_and_check()
+        interrupted = self._interrupted()
+        if interrupted:
+            self._check_finite()  # never checkpoint NaN weights
         if save or interrupted:
             self.save()
         self.window_start += time.perf_counter() - paused
