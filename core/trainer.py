@@ -165,7 +165,7 @@ class Trainer:
         self.window_start = time.perf_counter()
         self.first_bad = torch.zeros((), dtype=torch.long, device=device)
         stop = self.state.step >= self.cfg.max_steps
-        with self._catch_signals():
+        with self._catch_signals(), contextlib.closing(bar):  # an error prints on its own line
             while not stop:
                 for batches in self._epoch_steps():
                     self._step(batches)
@@ -177,9 +177,8 @@ class Trainer:
                 else:
                     self.state.epoch += 1
                     self.state.batches_in_epoch = 0
-        if self.saved_step != self.state.step:  # known on every process, unlike the folder
-            self.save()  # early stop between checkpoints
-        bar.close()
+            if self.saved_step != self.state.step:  # known on every process, unlike the folder
+                self.save()  # early stop between checkpoints
         self._restore_best()
         self.accelerator.wait_for_everyone()
         model = self.accelerator.unwrap_model(self.model)
@@ -266,7 +265,6 @@ class Trainer:
         self.window_start += time.perf_counter() - paused
         if interrupted:
             name = signal.Signals(self.signal).name
-            bar.close()
             raise Interrupted(f"{name} at step {step}: checkpoint saved in "
                               f"{self.latest_checkpoint()}; `tlgen run --resume {self.run.dir}` "
                               "continues from it", 128 + self.signal)
