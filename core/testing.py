@@ -2,7 +2,8 @@
 
 Subclass ``PluginConformance`` in a test module and name your plugin; pytest collects
 the checks (hook signatures, the required hooks, a tiny end-to-end run through the
-shared trainer, sample/evaluate return shapes, and exact resume after a kill)::
+shared trainer, sample/evaluate return shapes, report sections, and exact resume after a
+kill, compared on the trained weights)::
 
     from tlgen.testing import PluginConformance
 
@@ -85,7 +86,9 @@ def run_tiny(plugin: str | object, out: Path, overrides: Sequence[str] = (),
     for name in ("config.toml", "metrics.jsonl", "report.html", "summary.json"):
         assert (run.dir / name).is_file(), f"the run did not write {name}"
     assert (run.dir / "model").is_dir(), "the run did not export model/"
-    samples = run.call("sample", backbone=run.load_trained(), n=2, stage="check")
+    backbone = run.load_trained()
+    data = run.call("prepare_data", backbone=backbone)
+    samples = run.call("sample", backbone=backbone, data=data, n=2, stage="check")
     assert isinstance(samples, list) and len(samples) >= 2, (
         f"plugin {_label(plugin)}: sample(n=2) returned {len(samples)} items, expected 2 "
         "(plus any fixed set the domain always makes)")
@@ -94,7 +97,7 @@ def run_tiny(plugin: str | object, out: Path, overrides: Sequence[str] = (),
 
 def check_resume(plugin: str | object, out: Path, overrides: Sequence[str] = ()) -> None:
     """Kill a tiny run after its first checkpoint, resume it, and compare with an
-    uninterrupted run: the same final training loss."""
+    uninterrupted run: the same final training loss and the same trained weights."""
     settings = [*TINY, *overrides, "before=false"]
     reference = Run.create(_spec(plugin), overrides=settings, output_dir=out / "reference",
                            device="cpu")
@@ -107,6 +110,10 @@ def check_resume(plugin: str | object, out: Path, overrides: Sequence[str] = ())
     assert got["train"]["steps"] == want["train"]["steps"]
     losses = [_last_train_loss(r.dir) for r in (reference, killed)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-4), f"resume changed the loss: {losses}"
+    want, got = (_final_weights(r.dir) for r in (reference, killed))
+    assert want.keys() == got.keys(), "the resumed run's checkpoint holds other tensors"
+    for key in want:
+        assert _close(got[key], want[key]), f"resume changed the trained weight {key!r}"
 
 
 class PluginConformance:
@@ -147,6 +154,20 @@ def _spec(plugin: str | object) -> str:
 
 def _label(plugin: str | object) -> str:
     return repr(_spec(plugin))
+
+
+def _final_weights(run_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    from .trainer import list_checkpoints
+
+    return load_file(list_checkpoints(run_dir / "checkpoints")[-1] / "model.safetensors")
+
+
+def _close(a, b) -> bool:
+    import torch
+
+    return torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-6)
 
 
 def _last_train_loss(run_dir: Path) -> float:
