@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make run    set up .venv and run the headline job (tlgen run --plugin molecules)
 #   make test   set up .venv and run the test suite (what CI runs)
+#   make test-fast   the same without the slow end-to-end runs
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test
+.PHONY: setup run test test-fast
 
 setup: $(VENV)/.installed
 
@@ -23,3 +24,7 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# the inner loop: everything but the end-to-end runs marked slow
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
