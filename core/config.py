@@ -1,7 +1,7 @@
 """Run configuration: a TOML file, ``--set a.b=c`` overrides and CLI flags, validated.
 
-Core owns ``[freeze]`` and ``[train]``; the domain plugin owns ``[backbone]``,
-``[data]``, ``[sample]`` and ``[evaluate]`` through its ``config_schema`` hook.
+Core owns ``[freeze]``, ``[train]`` and ``[reward]``; the domain plugin owns ``[backbone]``,
+``[data]``, ``[sample]``, ``[evaluate]`` and ``[scoring]`` through its ``config_schema`` hook.
 Every error names the key and, for a typo, the closest valid key.
 """
 
@@ -79,6 +79,7 @@ def _parse_strategy(strategy: str) -> tuple[str, int]:
 
 
 class TrainConfig(Section):
+    mode: Literal["likelihood", "reward"] = "likelihood"  # reward: the [reward] stage
     max_steps: int = Field(200, ge=1)
     batch_size: int = Field(32, ge=1)
     grad_accum: int = Field(1, ge=1)
@@ -107,6 +108,28 @@ class TrainConfig(Section):
     pin_memory: bool = False
 
 
+class RewardConfig(Section):
+    """The reward-guided stage (``train.mode = "reward"``): REINVENT's staged learning on a
+    causal LM. The agent starts as the backbone, the prior is a frozen copy of it; each step
+    samples ``batch_size`` sequences, scores them through the plugin's ``reward`` hook and
+    minimises ``(log P_prior + sigma * S - log P_agent)^2`` (with replay of the best)."""
+
+    sigma: float = Field(128.0, gt=0)
+    lr: float = Field(1e-4, gt=0)
+    batch_size: int = Field(64, ge=1)
+    max_steps: int = Field(300, ge=1)
+    min_steps: int = Field(0, ge=0)
+    max_score: float | None = Field(None, gt=0, le=1)  # stop once a batch's mean score reaches it
+    budget: int | None = Field(None, ge=1)  # oracle calls (scored new samples) before stopping
+    replay_size: int = Field(100, ge=0)  # best unique sequences kept
+    replay_batch: int = Field(10, ge=0)  # of them replayed per step
+    temperature: float = Field(1.0, gt=0)
+    max_tokens: int = Field(128, ge=2)
+    save_every: int = Field(25, ge=1)
+    keep_last: int = Field(2, ge=1)
+    log_every: int = Field(1, ge=1)
+
+
 class RunConfig(Section):
     plugin: str
     seed: int = 0
@@ -115,6 +138,11 @@ class RunConfig(Section):
     before: bool = True
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+
+
+class ScoringSection(Section):
+    pass
 
 
 DOMAIN_SECTIONS = {
@@ -122,6 +150,7 @@ DOMAIN_SECTIONS = {
     "data": DataSection,
     "sample": SampleSection,
     "evaluate": EvaluateSection,
+    "scoring": ScoringSection,  # what the reward hook scores (components, weights)
 }
 
 

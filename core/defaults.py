@@ -34,9 +34,18 @@ def loss(model, batch):
 
 @hookimpl(trylast=True)
 def train(run, backbone, data):
+    if run.config.train.mode == "reward":
+        from .reward import RewardTrainer
+
+        return RewardTrainer(run, backbone, data).fit()
     from .trainer import Trainer
 
     return Trainer(run, backbone, data).fit()
+
+
+@hookimpl(trylast=True)
+def decode(backbone, ids):
+    return backbone.tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
 @hookimpl(trylast=True)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import torch
 
     from .run import Run
-    from .types import Backbone, DataSplits, LayerMap, StageResult, TrainResult
+    from .types import Backbone, DataSplits, LayerMap, Rewards, StageResult, TrainResult
 
 hookspec = pluggy.HookspecMarker("tlgen")
 hookimpl = pluggy.HookimplMarker("tlgen")
@@ -30,7 +30,8 @@ hookimpl = pluggy.HookimplMarker("tlgen")
 @hookspec(firstresult=True)
 def config_schema() -> dict[str, type]:
     """Pydantic models for the domain's own sections (``backbone``, ``data``, ``sample``,
-    ``evaluate``), e.g. ``{"data": DataConfig}``; their defaults are the default run."""
+    ``evaluate``, ``scoring``), e.g. ``{"data": DataConfig}``; their defaults are the
+    default run."""
 
 
 @hookspec(firstresult=True)
@@ -87,6 +88,18 @@ def evaluate(run: Run, backbone: Backbone, data: DataSplits, samples: list,
              stage: str) -> dict:
     """Flat ``{name: number}`` metrics of ``samples``. Core adds the held-out losses
     (``val_loss``, ``test_loss``) itself."""
+
+
+@hookspec(firstresult=True)
+def decode(run: Run, backbone: Backbone, ids: list[list[int]]) -> list:
+    """Token ids (without padding) -> artefacts, for the reward stage (core default:
+    ``backbone.tokenizer.batch_decode(ids, skip_special_tokens=True)``)."""
+
+
+@hookspec(firstresult=True)
+def reward(run: Run, backbone: Backbone, data: DataSplits, samples: list, step: int) -> Rewards:
+    """Score artefacts in [0, 1] for the reward stage (``train.mode = "reward"``), from the
+    ``[scoring]`` config; memory across steps (a diversity filter) goes in ``run.state``."""
 
 
 @hookspec

@@ -75,6 +75,35 @@ def plot_learning_curves(run_dir: Path) -> Path | None:
     return out
 
 
+def plot_reward_curves(run_dir: Path) -> Path | None:
+    """reward_curves.png: the reward stage's score (batch mean and top-10), the valid and
+    duplicate shares, and the agent's and prior's NLL of the samples, per step."""
+    records = [r for r in read_metrics(run_dir) if r.get("split") == "reward"]
+    if not records:
+        return None
+    steps = [r["step"] for r in records]
+    panels = ((("score", "batch mean score"), ("top10", "top-10 score")),
+              (("valid", "valid"), ("duplicates", "duplicates")),
+              (("agent_nll", "agent NLL"), ("prior_nll", "prior NLL")))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    for ax, lines in zip(axes, panels):
+        for key, label in lines:
+            ax.plot(steps, [r.get(key) for r in records], label=label)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    components = sorted({k for r in records for k in r if k.startswith("component/")})
+    for key in components:
+        axes[0].plot(steps, [r.get(key) for r in records], linestyle=":", label=key[10:])
+    if components:
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(run_dir) / "reward_curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def check_section(section, source: str) -> dict:
     """A plugin's section, checked against the contract (one line naming what is wrong)."""
     if not isinstance(section, dict) or not isinstance(section.get("title"), str):
@@ -124,6 +153,9 @@ def write_report(run, data, results: dict, train_summary: dict | None) -> Path:
         sections.append({"title": "Training", "table": {
             "columns": ["", ""], "rows": [[k, v] for k, v in train_summary.items()]}})
     sections.append({"title": "Learning curves", "image": plot_learning_curves(run.dir)})
+    sections.append({"title": "Reward-guided stage: score, validity and likelihood per step "
+                              "(every scored sample is in scored.csv)",
+                     "image": plot_reward_curves(run.dir)})
     sections += [check_section(s, run.plugin)
                  for s in run.call("report", data=data, results=results)]
     return render(run.dir / "report.html", f"tlgen run: {run.plugin}", sections, str(run.dir))

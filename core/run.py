@@ -27,17 +27,19 @@ from typing import Any, Sequence
 from . import config as cfg
 from .errors import PluginError, TlgenError
 from .registry import PluginManager, plugin_manager
-from .types import Backbone, DataSplits, LayerMap, StageResult, TrainResult
+from .types import Backbone, DataSplits, LayerMap, Rewards, StageResult, TrainResult
 
 # What each hook must return (None: anything); checked on every call through Run.call.
 EXPECTED: dict[str, tuple[type, ...] | None] = {
     "load_backbone": (Backbone,), "prepare_data": (DataSplits,), "layer_map": (LayerMap,),
     "freeze": (Backbone,), "train": (TrainResult,), "sample": (list,), "evaluate": (dict,),
-    "report": (list,), "export": (str, Path), "on_run_end": None,
+    "report": (list,), "export": (str, Path), "decode": (list,), "reward": (Rewards,),
+    "on_run_end": None,
 }
 # What `tlgen run --resume` may change: how long and how visibly the run goes on, never
 # what it trains on or how (that would be another run).
-RESUMABLE = ("train.max_steps", "train.eval_every", "train.save_every", "train.log_every",
+RESUMABLE = ("train.max_steps", "reward.max_steps", "reward.budget", "reward.save_every",
+             "reward.log_every", "train.eval_every", "train.save_every", "train.log_every",
              "train.keep_last", "train.early_stopping_patience", "train.device", "train.threads",
              "train.trackers", "train.num_workers", "train.heldout_batches", "sample.",
              "evaluate.")

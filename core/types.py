@@ -81,6 +81,19 @@ class StageResult:
     metrics: dict[str, float]
 
 
+@dataclass
+class Rewards:
+    """What ``reward`` returns for a batch of artefacts: one score in [0, 1] each (0 for an
+    invalid one), the per-component values behind it (for the report and the CSV), which
+    artefacts were valid, and how many oracle calls the batch cost (new artefacts scored;
+    ``None``: one per artefact)."""
+
+    scores: list[float]
+    components: dict[str, list[float]] = field(default_factory=dict)
+    valid: list[bool] | None = None
+    calls: int | None = None
+
+
 def count_items(batch: dict, key: str | None) -> torch.Tensor:
     """How many things the batch's mean loss is taken over (see ``DataSplits.count_key``);
     a tensor on the batch's device, so that reading it needs no host sync."""
