@@ -1,6 +1,7 @@
 """Fine-tune the SMILES prior on a ChEMBL series and list the most promising new molecules.
 
-    python examples/molecules/design_series.py [--steps 300] [--data my_series.csv --smiles-column smiles --property-column pIC50]
+    python examples/molecules/design_series.py [--steps 300]
+        [--data my_series.csv --smiles-column smiles --property-column pIC50]
 
 Runs tlgen's molecules case study through the Python API, then ranks the fine-tuned
 model's novel samples by the deepchem activity model's prediction, and samples a few
@@ -37,7 +38,7 @@ def main() -> None:
     print(f"\nvalid {before['valid']:.3f} -> {after['valid']:.3f}; similarity to the series "
           f"{before['max_sim_train']:.3f} -> {after['max_sim_train']:.3f}")
 
-    scores = pd.read_csv(run.dir / "samples" / "after_scores.csv")
+    scores = pd.read_csv(run.dir / "samples" / "after" / "scores.csv")
     novel = scores[scores["max_sim_train"] < 1]
     key = "predicted" if "predicted" in novel else "QED"
     print(f"\ntop novel molecules by {key}:")
@@ -45,7 +46,8 @@ def main() -> None:
                                                            "max_sim_train"]].to_string(index=False))
 
     model, tokenizer = load_pretrained(run.dir / "model")  # plain Hugging Face folder
-    print("\nfive more from the exported model:", *generate(model, tokenizer, 5, seed=1), sep="\n  ")
+    more = generate(model, tokenizer, 5, seed=1)
+    print("\nfive more from the exported model:", *more, sep="\n  ")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The SMILES language model: a new GPT-2 prior, or any causal LM loaded with ``from_pretrained``."""
+"""The SMILES language model: a new GPT-2 prior, or any causal LM loaded with
+``from_pretrained``."""
 
 from __future__ import annotations
 

@@ -68,11 +68,11 @@ class MoleculesSample(SampleSection):
 
 
 class MoleculesEvaluate(EvaluateSection):
-    """Which of the costlier metrics run."""
+    """Which of the costlier metrics run. The held-out losses are core's (``val_loss``,
+    ``test_loss``), capped by ``train.heldout_batches``."""
 
     fcd: bool = True
     property_model: bool = True
-    nll_max_molecules: int = Field(2000, ge=1)
     reference_max_molecules: int = Field(5000, ge=1)
 
 

@@ -117,7 +117,8 @@ def _read_sdf(path: Path, property_column: str | None) -> Source:
             if mol is None:
                 rows.append(Row(number, None))
                 continue
-            value = mol.GetProp(property_column) if property_column and mol.HasProp(property_column) else None
+            has = property_column and mol.HasProp(property_column)
+            value = mol.GetProp(property_column) if has else None
             rows.append(Row(number, Chem.MolToSmiles(mol), value))
     RDLogger.EnableLog("rdApp.*")
     return Source(str(path), rows, unit="record", property_name=property_column)
@@ -179,16 +180,20 @@ def _read_smi(path: Path, property_column: str | None) -> Source:
     return Source(str(path), rows, property_name=property_column)
 
 
-def clean(source: Source, standardize: bool = True) -> MoleculeSet:
-    """Parse, standardise (RDKit charge parent), canonicalise and dedupe; notes say what was dropped."""
+def clean(source: Source, standardize: bool = True, max_chars: int | None = None) -> MoleculeSet:
+    """Parse, standardise (RDKit charge parent), canonicalise and dedupe; notes say what was
+    dropped. Rows over ``max_chars`` characters are dropped before RDKit parses them."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem.MolStandardize import rdMolStandardize
 
+    fits = [not max_chars or len(r.smiles or "") <= max_chars for r in source.rows]
+    rows = [r for r, ok in zip(source.rows, fits) if ok]
+    long = [r.where for r, ok in zip(source.rows, fits) if not ok]
     RDLogger.DisableLog("rdApp.*")
     invalid, non_numeric, duplicates = [], [], 0
     seen: dict[str, int] = {}
     out = MoleculeSet([], [], [])
-    for row in source.rows:
+    for row in rows:
         mol = Chem.MolFromSmiles(row.smiles) if row.smiles else None
         if mol is not None and standardize:
             mol = rdMolStandardize.ChargeParent(mol)
@@ -207,21 +212,34 @@ def clean(source: Source, standardize: bool = True) -> MoleculeSet:
         out.values.append(value)
         out.where.append(row.where)
     RDLogger.EnableLog("rdApp.*")
+    out.notes = _notes(source, out, long, max_chars, invalid, non_numeric, duplicates)
+    return out
+
+
+def _notes(source: Source, out: MoleculeSet, long: list[int], max_chars: int | None,
+           invalid: list[int], non_numeric: list[int], duplicates: int) -> list[str]:
+    """What cleaning dropped, one line each; a set with no usable molecule is an error."""
     name, unit = Path(source.name).name, source.unit
     if not out.smiles:
+        fitting = f" (and at most {max_chars} characters long)" if long else ""
         raise TlgenError(f"data file {source.name}: none of its {len(source.rows)} rows is a valid "
-                         "molecule; check data.source and data.smiles_column")
+                         f"molecule{fitting}; check data.source and data.smiles_column")
+    notes = []
+    if long:
+        notes.append(f"{name}: skipped {len(long)} rows longer than {max_chars} characters, "
+                     f"more than the backbone's context holds ({unit}s {_few(long)})")
     if invalid:
-        out.notes.append(f"{name}: skipped {len(invalid)} invalid molecules ({unit}s {_few(invalid)})")
+        notes.append(f"{name}: skipped {len(invalid)} invalid molecules ({unit}s {_few(invalid)})")
     if non_numeric:
-        if len(non_numeric) == len(source.rows) - len(invalid):
-            raise TlgenError(f"data file {source.name}: property column {source.property_name!r} has "
-                             f"no numbers ({unit}s {_few(non_numeric)}); fix data.property_column")
-        out.notes.append(f"{name}: ignored {len(non_numeric)} non-numeric {source.property_name} "
-                         f"values ({unit}s {_few(non_numeric)})")
+        if len(non_numeric) == len(source.rows) - len(invalid) - len(long):
+            raise TlgenError(f"data file {source.name}: property column "
+                             f"{source.property_name!r} has no numbers ({unit}s "
+                             f"{_few(non_numeric)}); fix data.property_column")
+        notes.append(f"{name}: ignored {len(non_numeric)} non-numeric {source.property_name} "
+                     f"values ({unit}s {_few(non_numeric)})")
     if duplicates:
-        out.notes.append(f"{name}: merged {duplicates} duplicate molecules (first kept)")
-    return out
+        notes.append(f"{name}: merged {duplicates} duplicate molecules (first kept)")
+    return notes
 
 
 def _number(text: str | None) -> float:

@@ -1,39 +1,53 @@
-"""From the ``[data]`` config to split molecule sets, and from SMILES to token sequences."""
+"""From the ``[data]`` config to split molecule sets, and from SMILES to token sequences.
+
+One path: ``load`` reads, cleans and splits (rows too long for any tokenization to fit the
+context are dropped before RDKit parses them), ``fit`` keeps what the tokenizer and context
+can take and encodes it; both add notes on what they dropped.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from tlgen import TlgenError
 
 from . import data
 from .config import MoleculesData
+from .tokenizer import COMMON_TOKENS
+
+PARTS = ("train", "validation", "test")
 
 
 @dataclass
 class Splits:
-    """Train / validation / test molecule sets and the notes on what cleaning dropped."""
+    """Train / validation / test molecule sets, what cleaning dropped, and (after ``fit``)
+    their token sequences by part."""
 
     train: data.MoleculeSet
     validation: data.MoleculeSet
     test: data.MoleculeSet
     source: str
     notes: list[str] = field(default_factory=list)
+    sequences: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
-def load(cfg: MoleculesData, seed: int = 0) -> Splits:
-    """The split molecule sets the config names (cached: the backbone and the data hooks share it)."""
-    return _load(cfg.model_dump_json(), seed)
+def char_limit(context: int, tokenizer=None) -> int:
+    """Characters beyond which a SMILES cannot fit ``context`` tokens with BOS and EOS: a token
+    covers at most as many characters as the longest vocabulary entry (no tokenizer yet: the
+    atom-level vocabulary a new prior starts from)."""
+    entries = list(COMMON_TOKENS)
+    if tokenizer is not None:
+        special = set(tokenizer.all_special_tokens)
+        entries += [t for t in tokenizer.get_vocab() if t not in special]
+    return (context - 2) * max(len(t) for t in entries)
 
 
-@lru_cache(maxsize=2)
-def _load(cfg_json: str, seed: int) -> Splits:
-    cfg = MoleculesData(**json.loads(cfg_json))
+def load(cfg: MoleculesData, seed: int = 0, max_chars: int | None = None) -> Splits:
+    """The split molecule sets the config names; rows over ``max_chars`` characters are
+    dropped (and noted) before any parsing."""
     if cfg.source == "moses":
         return _moses(cfg)
-    molecules = data.clean(_source(cfg), standardize=cfg.standardize)
+    molecules = data.clean(_source(cfg), standardize=cfg.standardize, max_chars=max_chars)
     if cfg.max_molecules is not None:
         molecules = molecules.subset(list(range(min(cfg.max_molecules, len(molecules.smiles)))))
     name = cfg.source
@@ -43,10 +57,32 @@ def _load(cfg_json: str, seed: int) -> Splits:
                          "or lower data.min_molecules")
     parts = data.split(molecules.smiles, cfg.fractions, cfg.split, seed)
     if not all(parts):
-        raise TlgenError(f"data {name}: the {cfg.split} split left an empty part "
-                         f"(sizes {[len(p) for p in parts]}); add molecules or change data.fractions")
+        raise TlgenError(f"data {name}: the {cfg.split} split left an empty part (sizes "
+                         f"{[len(p) for p in parts]}); add molecules or change data.fractions")
     train, valid, test = (molecules.subset(p) for p in parts)
     return Splits(train, valid, test, name, molecules.notes)
+
+
+def fit(splits: Splits, tokenizer, context: int, augment: int = 0, seed: int = 0) -> Splits:
+    """The molecules of each part that the backbone can learn, with their token sequences;
+    with ``augment``, that many randomised SMILES per training molecule join its sequences."""
+    notes, parts, sequences = list(splits.notes), {}, {}
+    for name in PARTS:
+        kept, encoded, dropped = usable(tokenizer, getattr(splits, name), context,
+                                        f"{splits.source} {name}")
+        parts[name], sequences[name], notes = kept, encoded, notes + dropped
+    if not sequences["train"]:
+        raise TlgenError(f"data {splits.source}: no training molecule fits the backbone "
+                         "(vocabulary or context); see the messages above")
+    if augment:
+        train = parts["train"]
+        extra = data.MoleculeSet(data.randomized(train.smiles, augment, seed),
+                                 [float("nan")] * augment * len(train.smiles),
+                                 [w for w in train.where for _ in range(augment)])
+        _, encoded, dropped = usable(tokenizer, extra, context, f"{splits.source} augmented")
+        sequences["train"], notes = sequences["train"] + encoded, notes + dropped
+    return Splits(parts["train"], parts["validation"], parts["test"], splits.source, notes,
+                  sequences)
 
 
 def _source(cfg: MoleculesData) -> data.Source:

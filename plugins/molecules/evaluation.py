@@ -1,4 +1,9 @@
-"""The evaluate hook's work: metrics of one stage's samples, per-molecule scores saved for the report."""
+"""The evaluate hook's work: metrics of one stage's samples and their per-molecule scores.
+
+The scores go in ``run.state["scores"][stage]`` (checkpointed, so a resumed run's report
+still has the "before" stage's) for the report, and to ``samples/<stage>/scores.csv`` for
+the user; the held-out series' scores are kept with the reference in ``data.extras``.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,20 @@ import math
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import metrics as M
 from .property_model import PropertyModel
 
 
-def evaluate_samples(run, backbone, samples: list[str], data, stage: str) -> dict[str, float]:
-    """Flat metrics of ``samples``; writes ``samples/<stage>_scores.csv`` (and the held-out series' once)."""
-    cfg = run.config.evaluate
-    shared = _shared(run, data)
+def evaluate_samples(run, data, samples: list[str], stage: str) -> dict[str, float]:
+    """Flat metrics of ``samples``; their per-molecule scores are kept for the report."""
+    shared = reference(run, data)
     ref: M.Reference = shared["reference"]
-    out, mols, fps = M.set_metrics(samples, ref)
+    out, mols, _ = M.set_metrics(samples, ref)
     unique = _unique(mols)
     scores = _scores(unique, ref, shared.get("property_model"))
-    for name in ("QED", "SA", "logP", "MW"):
+    for name in ("QED", "SA", "logP", "MW", "max_sim_train", "max_sim_test"):
         out[name] = _mean(scores[name])
-    out["max_sim_train"] = _mean(scores["max_sim_train"])
-    out["max_sim_test"] = _mean(scores["max_sim_test"])
     out["PAINS"] = _mean([M.alert(m, "PAINS") for m in unique])
     out["Brenk"] = _mean([M.alert(m, "BRENK") for m in unique])
     out["scaffold_recovery"] = M.scaffold_recovery(mols, ref)
@@ -31,15 +32,14 @@ def evaluate_samples(run, backbone, samples: list[str], data, stage: str) -> dic
         out["pred_mean"] = _mean(scores["predicted"])
         out["pred_active"] = _mean(scores["predicted"] >= shared["active_threshold"])
         out["property_model_r2"] = shared["property_r2"]
-    if data.test is not None and len(data.test):
-        out["test_nll"] = mean_nll(backbone.model, data.test, data.collate_fn,
-                                   limit=cfg.nll_max_molecules)
-    _save(run, stage, scores)
+    run.state.setdefault("scores", {})[stage] = scores
+    _write(run.samples_dir(stage) / "scores.csv", scores)
     return out
 
 
-def _shared(run, data) -> dict:
-    """Reference statistics and the property model, built at the first evaluation and kept."""
+def reference(run, data) -> dict:
+    """Reference statistics, the property model and the held-out series' scores: built from
+    the data at the first evaluation and kept in ``data.extras["evaluation"]``."""
     if "evaluation" in data.extras:
         return data.extras["evaluation"]
     cfg, seed = run.config.evaluate, run.config.seed
@@ -55,7 +55,8 @@ def _shared(run, data) -> dict:
         shared["active_threshold"] = float(np.nanpercentile(train.values, 75))
         run.log(f"property model: R^2 = {shared['property_r2']:.2f} on the held-out scaffolds")
     series = [m for m in M.parse(test.smiles[:limit]) if m is not None]
-    _save(run, "series", _scores(series, ref, shared.get("property_model")))
+    shared["series"] = _scores(series, ref, shared.get("property_model"))
+    _write(run.samples_dir("series") / "scores.csv", shared["series"])
     data.extras["evaluation"] = shared
     return shared
 
@@ -80,33 +81,11 @@ def _scores(mols: list, ref: M.Reference, model: PropertyModel | None) -> dict[s
     return scores
 
 
-def _save(run, stage: str, scores: dict[str, np.ndarray]) -> None:
-    path = run.dir / "samples" / f"{stage}_scores.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write(path, scores: dict[str, np.ndarray]) -> None:
+    """A score table for the user (never read back)."""
     pd.DataFrame(scores).to_csv(path, index=False, float_format="%.4g")
 
 
 def _mean(values) -> float:
     values = np.asarray(values, dtype=float)
     return float(values.mean()) if values.size else math.nan
-
-
-@torch.no_grad()
-def mean_nll(model, dataset, collate_fn, batch_size: int = 256, limit: int | None = None) -> float:
-    """Mean negative log-likelihood per token of ``dataset`` under ``model`` (nats)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    count = min(len(dataset), limit or len(dataset))
-    total, tokens = 0.0, 0
-    for start in range(0, count, batch_size):
-        batch = collate_fn([dataset[i] for i in range(start, min(start + batch_size, count))])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        labels = batch["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
-        total += loss.item()
-        tokens += int((labels != -100).sum())
-    model.train(was_training)
-    return total / max(tokens, 1)

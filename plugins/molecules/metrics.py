@@ -47,7 +47,8 @@ def tanimoto(ref: np.ndarray, gen: np.ndarray) -> np.ndarray:
     a, b = torch.from_numpy(gen), torch.from_numpy(ref)
     na, nb = a.sum(1, dtype=torch.float32), b.sum(1, dtype=torch.float32)
     exact = max(na.max().item(), nb.max().item()) <= 256
-    dtype = torch.bfloat16 if exact and torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+    fast = exact and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    dtype = torch.bfloat16 if fast else torch.float32
     both = (a.to(dtype) @ b.to(dtype).T).float()
     union = na[:, None] + nb[None, :] - both
     return torch.where(union > 0, both / union.clamp(min=1), 1.0).numpy()
@@ -57,14 +58,17 @@ def max_similarity(ref: np.ndarray, gen: np.ndarray, chunk: int = 2000) -> np.nd
     """For each generated fingerprint, its highest Tanimoto to any reference fingerprint."""
     if len(ref) == 0 or len(gen) == 0:
         return np.full(len(gen), np.nan)
-    return np.concatenate([tanimoto(ref, gen[i:i + chunk]).max(1) for i in range(0, len(gen), chunk)])
+    return np.concatenate([tanimoto(ref, gen[i:i + chunk]).max(1)
+                           for i in range(0, len(gen), chunk)])
 
 
 def internal_diversity(fps: np.ndarray, p: int = 1, chunk: int = 2000) -> float:
-    """MOSES IntDiv_p: 1 - mean over molecules of (mean Tanimoto^p to all, itself included)^(1/p)."""
+    """MOSES IntDiv_p: 1 - mean over molecules of (mean Tanimoto^p to all, itself
+    included)^(1/p)."""
     if len(fps) == 0:
         return float("nan")
-    rows = [(tanimoto(fps, fps[i:i + chunk]) ** p).mean(1) ** (1 / p) for i in range(0, len(fps), chunk)]
+    rows = [(tanimoto(fps, fps[i:i + chunk]) ** p).mean(1) ** (1 / p)
+            for i in range(0, len(fps), chunk)]
     return float(1 - np.concatenate(rows).mean())
 
 
@@ -115,7 +119,8 @@ def _moses_filters() -> list[Chem.Mol]:
 
 
 def passes_moses_filters(mol: Chem.Mol) -> bool:
-    """MOSES filters: no ring larger than 7, no charge, atoms C N S O F Cl Br H, no MCF/PAINS match."""
+    """MOSES filters: no ring larger than 7, no charge, atoms C N S O F Cl Br H, no MCF/PAINS
+    match."""
     if any(len(ring) >= 8 for ring in mol.GetRingInfo().AtomRings()):
         return False
     if any(a.GetFormalCharge() or a.GetSymbol() not in _ALLOWED for a in mol.GetAtoms()):
@@ -159,7 +164,8 @@ def properties(mols: list[Chem.Mol]) -> dict[str, np.ndarray]:
 
 @dataclass
 class Reference:
-    """What samples are compared against, computed once per run: the training set and the held-out series."""
+    """What samples are compared against, computed once per run: the training set and the
+    held-out series."""
 
     train: set[str]
     train_fps: np.ndarray
@@ -192,7 +198,8 @@ def fcd_model():
 
 def set_metrics(samples: list[str], ref: Reference, ks: tuple[int, ...] = (1000, 10000)
                 ) -> tuple[dict[str, float], list[Chem.Mol], np.ndarray]:
-    """MOSES metrics of ``samples`` against ``ref``; also the valid molecules and their fingerprints."""
+    """MOSES metrics of ``samples`` against ``ref``; also the valid molecules and their
+    fingerprints."""
     mols = [m for m in parse(samples) if m is not None]
     out = {"valid": len(mols) / max(len(samples), 1)}
     smiles = canonical(mols)

@@ -1,4 +1,5 @@
-"""A deepchem activity model (Morgan fingerprints + random forest) trained on the series' property."""
+"""A deepchem activity model (Morgan fingerprints + random forest) trained on the series'
+property."""
 
 from __future__ import annotations
 

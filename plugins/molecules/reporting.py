@@ -1,8 +1,8 @@
-"""Report sections: property and similarity histograms, and a grid of the best fine-tuned samples."""
+"""Report sections: property and similarity histograms, a grid of the best fine-tuned samples,
+the data-cleaning notes."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import matplotlib
@@ -17,19 +17,10 @@ PANELS = (("QED", "QED"), ("SA", "SA score"), ("logP", "logP"), ("MW", "molecula
           ("predicted", "predicted activity"), ("max_sim_train", "max Tanimoto to training set"))
 
 
-def read_scores(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """The per-molecule score tables that evaluate wrote, by stage."""
-    found = {}
-    for stage, _ in STAGES:
-        path = Path(run_dir) / "samples" / f"{stage}_scores.csv"
-        if path.is_file():
-            found[stage] = pd.read_csv(path)
-    return found
-
-
 def histograms(scores: dict[str, pd.DataFrame], out: Path) -> Path | None:
     """One panel per score, the stages overlaid as density histograms."""
-    panels = [(c, t) for c, t in PANELS if any(c in df and df[c].notna().any() for df in scores.values())]
+    panels = [(c, t) for c, t in PANELS
+              if any(c in df and df[c].notna().any() for df in scores.values())]
     if not panels:
         return None
     fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(4 * ((len(panels) + 1) // 2), 6.5),
@@ -52,13 +43,19 @@ def histograms(scores: dict[str, pd.DataFrame], out: Path) -> Path | None:
     return out
 
 
+def top_novel(scores: pd.DataFrame, count: int = 12) -> tuple[pd.DataFrame, str]:
+    """The ``count`` best samples not in the training set, by predicted activity (else QED),
+    and the score they were ranked by."""
+    key = "predicted" if "predicted" in scores and scores["predicted"].notna().any() else "QED"
+    return scores[scores["max_sim_train"] < 1].sort_values(key, ascending=False).head(count), key
+
+
 def grid(scores: pd.DataFrame, out: Path, count: int = 12) -> Path | None:
-    """The best novel fine-tuned samples (by predicted activity, else QED) drawn with their scores."""
+    """The best novel fine-tuned samples drawn with their scores."""
     from rdkit import Chem
     from rdkit.Chem import Draw
 
-    key = "predicted" if "predicted" in scores and scores["predicted"].notna().any() else "QED"
-    top = scores[scores["max_sim_train"] < 1].sort_values(key, ascending=False).head(count)
+    top, key = top_novel(scores, count)
     if top.empty:
         return None
     legends = [
@@ -72,21 +69,20 @@ def grid(scores: pd.DataFrame, out: Path, count: int = 12) -> Path | None:
     return out
 
 
-def sections(run, metrics: dict[str, dict]) -> list[dict]:
-    """The molecules plugin's report sections."""
-    scores = read_scores(run.dir)
+def sections(run_dir: Path, scores: dict[str, dict], notes: list[str]) -> list[dict]:
+    """The molecules plugin's report sections, from the per-molecule scores by stage
+    (``"series"``, ``"before"``, ``"after"``) and the data-cleaning notes."""
+    tables = {stage: pd.DataFrame(table) for stage, table in scores.items()}
     out = []
-    figure = histograms(scores, run.dir / "properties.png")
+    figure = histograms(tables, Path(run_dir) / "properties.png")
     if figure:
         out.append({"title": "Properties and similarity: series vs prior vs fine-tuned",
                     "image": figure})
-    if "after" in scores:
-        picture = grid(scores["after"], run.dir / "top_samples.png")
+    if "after" in tables:
+        picture = grid(tables["after"], Path(run_dir) / "top_samples.png")
         if picture:
             out.append({"title": "Top fine-tuned samples (novel; legend: predicted activity, "
                                  "QED, SA, max Tanimoto to training set)", "image": picture})
-    notes = run.dir / "data_notes.txt"
-    if notes.is_file() and notes.read_text().strip():
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in notes.read_text().splitlines())
-        out.append({"title": "Data cleaning", "html": f"<ul>{items}</ul>"})
+    if notes:
+        out.append({"title": "Data cleaning", "items": list(notes)})
     return out

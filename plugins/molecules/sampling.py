@@ -99,7 +99,8 @@ def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float
     length = min(max_tokens or context_size(model), context_size(model))
     warpers = _warpers(temperature, top_k, top_p)
     bf16 = fast_bf16(device) if bf16 is None else bf16
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16
+                else contextlib.nullcontext())
     out: list[str] = []
     seen: set[str] = set()
     budget = max_rounds * n

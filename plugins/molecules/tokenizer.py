@@ -9,7 +9,8 @@ from typing import Iterable
 from transformers import PreTrainedTokenizerFast
 
 SMILES_REGEX = (
-    r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$|%[0-9]{2}|[0-9])"
+    r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$"
+    r"|%[0-9]{2}|[0-9])"
 )
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
@@ -30,7 +31,8 @@ _PATTERN = re.compile(SMILES_REGEX)
 
 def build_vocab(corpus: Iterable[str], extra: Iterable[str] = COMMON_TOKENS,
                 min_count: int = 1) -> list[str]:
-    """Special tokens, then the corpus tokens seen ``min_count`` times (most frequent first), then ``extra``."""
+    """Special tokens, then the corpus tokens seen ``min_count`` times (most frequent first),
+    then ``extra``."""
     counts: Counter[str] = Counter()
     for smiles in corpus:
         counts.update(_PATTERN.findall(smiles))
@@ -41,7 +43,8 @@ def build_vocab(corpus: Iterable[str], extra: Iterable[str] = COMMON_TOKENS,
 
 
 def make_tokenizer(vocab: list[str], model_max_length: int = 128) -> PreTrainedTokenizerFast:
-    """A fast tokenizer: regex split, word-level lookup, ``<bos> ... <eos>`` added, tokens fused on decode."""
+    """A fast tokenizer: regex split, word-level lookup, ``<bos> ... <eos>`` added, tokens fused
+    on decode."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
     ids = {tok: i for i, tok in enumerate(vocab)}

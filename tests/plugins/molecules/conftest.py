@@ -1,4 +1,5 @@
-"""Tiny offline backbones for the molecules tests: tlgen's own GPT-2 prior and a hub-style BPE one."""
+"""Tiny offline backbones for the molecules tests: tlgen's own GPT-2 prior and a hub-style BPE
+one."""
 
 from __future__ import annotations
 

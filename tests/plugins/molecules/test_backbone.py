@@ -1,4 +1,5 @@
-"""Backbones load with from_pretrained: tlgen's own prior and a hub-style BPE prior, same code path."""
+"""Backbones load with from_pretrained: tlgen's own prior and a hub-style BPE prior, same code
+path."""
 
 import pytest
 

@@ -55,7 +55,8 @@ def test_non_numeric_property_values(tmp_path):
 
 def test_sdf_with_a_broken_record(tmp_path):
     block = Chem.MolToMolBlock(Chem.MolFromSmiles("CCO")) + "> <act>\n6.1\n\n$$$$\n"
-    path = write(tmp_path / "set.sdf", block + "broken\n  record\n\n$$$$\n" + block.replace("CCO", "x"))
+    broken = "broken\n  record\n\n$$$$\n"
+    path = write(tmp_path / "set.sdf", block + broken + block.replace("CCO", "x"))
     source = data.read_file(path, property_column="act")
     molecules = data.clean(source)
     assert molecules.smiles == ["CCO"] and molecules.values == [6.1]
@@ -70,7 +71,8 @@ def test_all_invalid_file(tmp_path):
 
 def test_set_too_small_for_the_split(tmp_path):
     path = write(tmp_path / "small.smi", "CCO\nCCN\nCCC\n")
-    with pytest.raises(TlgenError, match="only 3 valid molecules, the scaffold split needs at least 30"):
+    with pytest.raises(TlgenError, match="only 3 valid molecules, the scaffold split needs at "
+                                         "least 30"):
         dataset.load(MoleculesData(source=str(path)))
 
 
@@ -87,7 +89,8 @@ def test_default_series_has_pic50_and_scaffold_split_is_disjoint():
     assert sum(sizes) == 1017 and sizes[0] > 700 and min(sizes) > 50
     assert not any(math.isnan(v) for v in splits.train.values)
     scaffold = lambda s: MurckoScaffold.MurckoScaffoldSmiles(s)  # noqa: E731
-    assert not {scaffold(s) for s in splits.train.smiles} & {scaffold(s) for s in splits.test.smiles}
+    train, test = ({scaffold(s) for s in part.smiles} for part in (splits.train, splits.test))
+    assert not train & test
 
 
 def test_randomised_smiles_are_the_same_molecules():
@@ -112,3 +115,41 @@ def test_moses_split_reads_from_the_wheel():
     smiles = data.moses_smiles("test", 3)
     assert smiles[0] == "CC1C2CCC(C2)C1CN(CCO)C(=O)c1ccc(Cl)cc1"
     assert len(smiles) == 3 and all(Chem.MolFromSmiles(s) for s in smiles)
+
+
+def test_char_limit_is_the_longest_row_that_can_still_fit(tiny_prior):
+    from tlgen.plugins.molecules.backbone import load_pretrained
+
+    _, tokenizer = load_pretrained(tiny_prior)
+    vocab = [t for t in tokenizer.get_vocab() if t not in tokenizer.all_special_tokens]
+    worst = max(vocab, key=len) * 94  # 94 of the longest token, plus BOS and EOS: 96 tokens
+    assert len(worst) == dataset.char_limit(96, tokenizer)
+    assert len(dataset.encode(tokenizer, [worst])[0]) == 96
+    assert dataset.char_limit(96) == 94 * 6  # no tokenizer yet: the common atoms, [N@@+] etc.
+
+
+def test_over_long_rows_are_dropped_before_rdkit_and_counted(tmp_path, monkeypatch):
+    """Issue 16: a 5,000-character row cost minutes in the scaffold split; it is now dropped
+    (and noted) before RDKit or the split ever see it."""
+    chain = "C" * 5000
+    rows = [*data.moses_smiles("test", 40), chain]
+    path = write(tmp_path / "set.smi", "".join(s + "\n" for s in rows))
+    seen = []
+    split = data.split
+    monkeypatch.setattr(data, "split", lambda smiles, *a: seen.extend(smiles) or split(smiles, *a))
+    splits = dataset.load(MoleculesData(source=str(path)), max_chars=756)
+    assert seen and max(map(len, seen)) < 100
+    assert splits.notes == ["set.smi: skipped 1 rows longer than 756 characters, more than the "
+                            "backbone's context holds (lines 41)"]
+    assert sum(len(s.smiles) for s in (splits.train, splits.validation, splits.test)) == 40
+
+
+def test_augmented_sequences_pass_the_same_checks():
+    tokenizer = smiles_tokenizer(["CC(=O)Oc1ccccc1C(=O)O"])
+    aspirin = data.MoleculeSet(["CC(=O)Oc1ccccc1C(=O)O"], [math.nan], [1])
+    splits = dataset.Splits(aspirin, aspirin, aspirin, "set")
+    context = len(dataset.encode(tokenizer, aspirin.smiles)[0])  # the canonical form just fits
+    fitted = dataset.fit(splits, tokenizer, context, augment=20, seed=0)
+    lengths = [len(s) for s in fitted.sequences["train"]]
+    assert max(lengths) <= context and 1 < len(lengths) < 21
+    assert any("set augmented: skipped" in note for note in fitted.notes)

@@ -2,7 +2,13 @@
 
 from transformers import AutoTokenizer
 
-from tlgen.plugins.molecules.tokenizer import BOS, EOS, SPECIAL_TOKENS, build_vocab, smiles_tokenizer
+from tlgen.plugins.molecules.tokenizer import (
+    BOS,
+    EOS,
+    SPECIAL_TOKENS,
+    build_vocab,
+    smiles_tokenizer,
+)
 
 HARD = [
     "CC(=O)Oc1ccccc1C(=O)O",
