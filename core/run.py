@@ -270,9 +270,11 @@ class Run:
         """Sample, evaluate and add the held-out losses, on the main process. With ``keep``
         the result is stored in the run folder and reused when the run resumes."""
         saved = self.dir / "stages" / f"{stage}.pkl"
-        if keep and saved.is_file():
+        if keep and saved.is_file():  # with the plugin's state of that moment (no checkpoint yet)
             with open(saved, "rb") as fh:
-                return pickle.load(fh)
+                stored = pickle.load(fh)
+            self.state.update(stored["state"])
+            return stored["result"]
         result = StageResult(samples=[], metrics={})
         if self.is_main:
             backbone.model.eval()
@@ -285,7 +287,7 @@ class Run:
             if keep:
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 with open(saved, "wb") as fh:
-                    pickle.dump(result, fh)
+                    pickle.dump({"result": result, "state": dict(self.state)}, fh)
         self.accelerator.wait_for_everyone()
         return result
 

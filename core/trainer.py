@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import json
 import math
 import os
@@ -501,9 +502,11 @@ def _keep_trainable(models, weights, output_dir) -> None:
         weights[i] = trainable_state(model, weights[i])
 
 
+@functools.lru_cache(maxsize=None)
 def peak_flops(device: torch.device, precision: str) -> float | None:
     """The device's peak FLOP/s for MFU: a table for common GPUs (dense bf16/fp16, else
-    TF32), a short measured fp32 matmul on a CPU."""
+    TF32); on a CPU the best of several timed fp32 matmuls at this process's thread count
+    (measured once per process)."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         half = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12,
@@ -512,12 +515,15 @@ def peak_flops(device: torch.device, precision: str) -> float | None:
             if key in name:
                 return value if precision in ("bf16", "fp16") else value / 2
         return None
-    a = torch.randn(512, 512)
+    a = torch.full((1024, 1024), 0.5)  # not torch.randn: the global RNG is the run's
     torch.mm(a, a)
-    start, reps = time.perf_counter(), 20
-    for _ in range(reps):
-        torch.mm(a, a)
-    return 2 * 512**3 * reps / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, a)
+        best = max(best, 4 * 2 * 1024**3 / (time.perf_counter() - start))
+    return best
 
 
 def best_weights(folder: Path) -> Path | None:
