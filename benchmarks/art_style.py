@@ -18,21 +18,16 @@ import argparse
 import time
 from pathlib import Path
 
-from tlgen.plugins.art.samples import read_manifest
+from tlgen.plugins.art.evaluation import read_scores
 
 TARGET_CHANGE, TARGET_SSIM = -0.5, 0.5
 
 
 def per_image(run_dir: Path, stage: str) -> dict[tuple[str, float], dict]:
-    """(content, strength) -> the manifest entry with its style distance and SSIM."""
-    manifest = read_manifest(run_dir / "samples" / stage)
-    out = {}
-    for entry in manifest["samples"]:
-        if entry["kind"] == "stylised":
-            base = manifest["content"][entry["content"]]["style_dist"]
-            out[(entry["content"], entry["strength"])] = {
-                **entry, "change": entry["style_dist"] / base - 1}
-    return out
+    """(content, strength) -> the stage's scores.csv row: style distance, change, SSIM."""
+    return {(row["content"], row["strength"]): {**row, "change": row["style_change"]}
+            for row in read_scores(run_dir / "samples" / stage / "scores.csv")
+            if row["kind"] == "stylised"}
 
 
 def table(run_dir: Path) -> list[dict]:
@@ -73,9 +68,9 @@ def style_reference(run_dir: Path) -> list[tuple[str, float]]:
     from tlgen.plugins.art.style import held_out_distances
 
     config = Run.open(run_dir).config
-    names, images = zip(*load(config.data.style, "data.style"), strict=True)
-    return list(zip(names, held_out_distances(list(images), config.sample.content_size),
-                    strict=True))
+    paths, images = zip(*load(config.data.style, "data.style"), strict=True)
+    return list(zip((p.stem for p in paths),
+                    held_out_distances(list(images), config.sample.content_size), strict=True))
 
 
 def main() -> None:
@@ -96,11 +91,12 @@ def main() -> None:
     rows = table(args.run)
     show(rows)
     reference = style_reference(args.run)
-    contents = read_manifest(args.run / "samples" / "after")["content"]
+    contents = [row for row in read_scores(args.run / "samples" / "after" / "scores.csv")
+                if row["kind"] == "content"]
     print("for scale, style distance of each style image to the other style images (leave one "
           "out): " + ", ".join(f"{name} {d:.2f}" for name, d in reference))
     print("and of the content images: " + ", ".join(
-        f"{name} {entry['style_dist']:.2f}" for name, entry in contents.items()))
+        f"{row['content']} {row['style_dist']:.2f}" for row in contents))
     means = [r for r in rows if r["content"] == "mean" and r["tuned_ssim"] is not None]
     kept = [r for r in means if r["tuned_ssim"] >= TARGET_SSIM]
     print(f"figure: {args.run / 'figures' / 'style_transfer.png'}")

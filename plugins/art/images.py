@@ -21,6 +21,9 @@ SKIMAGE_PHOTOS = (
     "motorcycle_left.png", "motorcycle_right.png", "retina.jpg",
 )
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+# The smallest short side of an image worth using: a smaller style image carries no texture
+# (a 1x1 one is a flat colour), a smaller content image no structure to keep.
+MIN_SIDE = 32
 
 
 def _package_dir(package: str) -> Path:
@@ -86,9 +89,18 @@ def _to_8bit(values: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(values * scale + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def load(spec: str, key: str) -> list[tuple[str, Image.Image]]:
-    """(file stem, RGB image) for every image that ``spec`` names."""
-    return [(path.stem, read_rgb(path)) for path in image_files(spec, key)]
+def load(spec: str, key: str, min_side: int = 1) -> list[tuple[Path, Image.Image]]:
+    """(file, RGB image) for every image that ``spec`` names. An image whose short side is
+    below ``min_side`` pixels is refused with a line naming the file and its size."""
+    found = []
+    for path in image_files(spec, key):
+        img = read_rgb(path)
+        if min(img.size) < min_side:
+            raise TlgenError(f"config key '{key}': {path} is {img.width}x{img.height} px, too "
+                             f"small to use: images need a short side of at least {min_side} px; "
+                             "remove it or give a larger version")
+        found.append((path, img))
+    return found
 
 
 def resize_short_side(img: Image.Image, short: int, multiple: int = 1) -> Image.Image:

@@ -11,8 +11,6 @@ Nothing heavy is imported here: torch and diffusers load inside the hooks.
 
 from __future__ import annotations
 
-import html
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +20,10 @@ from .config import ArtBackbone, ArtData, ArtSample
 
 if TYPE_CHECKING:
     import torch
+    from PIL import Image
 
     from tlgen.run import Run
-    from tlgen.types import Backbone, DataSplits, LayerMap
-
-# The loss hook is given the model only; it finds the run's VAE, text encoder and noise
-# scheduler here.
-_BACKBONES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    from tlgen.types import Backbone, DataSplits, LayerMap, StageResult
 
 
 @hookimpl
@@ -54,52 +49,78 @@ def load_backbone(run: Run, path: str | None) -> Backbone:
         pipe, name = backbones.new_pixel_pipeline(cfg), "new pixel DDPM"
     else:
         name = path or cfg.path or str(backbones.SHIPPED)
-        if name == str(backbones.SHIPPED) and not (backbones.SHIPPED / "model_index.json").is_file():
+        shipped = name == str(backbones.SHIPPED)
+        if shipped and not (backbones.SHIPPED / "model_index.json").is_file():
             raise TlgenError(f"the shipped backbone is missing from {backbones.SHIPPED}; build it "
                              "with `tlgen run --config examples/art/pretrain_backbone.toml`")
         pipe = backbones.load_pipeline(name)
-    backbone = backbones.to_backbone(pipe, name)
-    _BACKBONES[run] = backbone
-    return backbone
+    return backbones.to_backbone(pipe, name)
 
 
 @hookimpl
 def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
     from tlgen.types import DataSplits
 
-    from . import images
     from .datasets import Collate, RandomCrops
 
     cfg = run.config.data
     if backbone.extras["kind"] == "latent" and cfg.crop % 8:
         raise TlgenError(f"config key 'data.crop': {cfg.crop} must be a multiple of 8 for a "
                          "latent diffusion pipeline")
-    style = images.load(cfg.style, "data.style")
-    for name, img in style:
-        if min(img.size) < cfg.crop:
-            run.log(f"note: style image {name} is {img.width}x{img.height}, smaller than the "
-                    f"{cfg.crop}px crop; it is resized up")
-    held = cfg.validation_images if len(style) > cfg.validation_images else 0
+    pictures = _style_images(run)
+    held = cfg.validation_images if len(pictures) > cfg.validation_images else 0
     if held < cfg.validation_images:
-        run.log(f"note: only {len(style)} style image(s); none held out for validation")
-    pictures = [img for _, img in style]
+        run.log(f"note: only {len(pictures)} style image(s); none held out for validation")
     train, validation = pictures[: len(pictures) - held], pictures[len(pictures) - held:]
-    ids = None
-    if backbone.tokenizer is not None:
-        tok = backbone.tokenizer
-        ids = tok(cfg.caption, padding="max_length", max_length=tok.model_max_length,
-                  truncation=True, return_tensors="pt").input_ids
     run.log(f"style set: {len(train)} training, {len(validation)} validation image(s) "
             f"from {cfg.style}; {cfg.crop}px crops")
     return DataSplits(
         train=RandomCrops(train, cfg.crop, cfg.zoom, cfg.crops_per_image, seed=run.config.seed),
         validation=RandomCrops(validation, cfg.crop, cfg.zoom, cfg.crops_per_image,
                                seed=run.config.seed + 1) if validation else None,
-        collate_fn=Collate(ids),
+        collate_fn=Collate(_caption_ids(backbone, cfg.caption)),
         count_key=None,
         unit="images",
-        extras={"style_images": pictures},
+        extras={"style_images": pictures, **_references(run, backbone, pictures)},
     )
+
+
+def _style_images(run: Run) -> list[Image.Image]:
+    """The style set. An image too small to carry texture (short side under 32 px, or the
+    crop if that is smaller) is refused; one smaller than the crop is upscaled, with a
+    warning naming it."""
+    from . import images
+
+    cfg = run.config.data
+    found = images.load(cfg.style, "data.style", min(images.MIN_SIDE, cfg.crop))
+    for path, img in found:
+        if min(img.size) < cfg.crop:
+            run.log(f"warning: style image {path} is {img.width}x{img.height} px, smaller than "
+                    f"the {cfg.crop} px crop: it is upscaled, so its crops are blurred")
+    return [img for _, img in found]
+
+
+def _caption_ids(backbone: Backbone, caption: str) -> torch.Tensor | None:
+    """The caption's token ids for a text-conditioned pipeline (None: unconditional)."""
+    tok = backbone.tokenizer
+    if tok is None:
+        return None
+    return tok(caption, padding="max_length", max_length=tok.model_max_length, truncation=True,
+               return_tensors="pt").input_ids
+
+
+def _references(run: Run, backbone: Backbone, style_images: list[Image.Image]) -> dict:
+    """What sample, evaluate and report share, prepared once: the content images to
+    stylise, the style metric and each content image's own style distance (the baseline)."""
+    from .samples import content_images
+    from .style import StyleDistance
+    from .stylizers import size_multiple
+
+    cfg = run.config
+    contents = content_images(cfg.data, cfg.sample, size_multiple(backbone))
+    style = StyleDistance(style_images, cfg.sample.content_size)
+    return {"content_images": contents, "style_distance": style,
+            "content_style_dist": {name: style(img) for name, img in contents.items()}}
 
 
 @hookimpl
@@ -110,73 +131,61 @@ def layer_map(backbone: Backbone) -> LayerMap:
 
 
 @hookimpl
-def loss(run: Run, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+def loss(backbone: Backbone, model: torch.nn.Module, batch: dict) -> torch.Tensor:
     from .objective import noise_prediction_loss
 
-    return noise_prediction_loss(_BACKBONES[run], model, batch)
+    return noise_prediction_loss(backbone, model, batch)
 
 
 @hookimpl
-def sample(run: Run, backbone: Backbone, n: int, stage: str) -> list:
+def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -> list:
     from . import samples
     from .stylizers import stylizer_for
 
     cfg = run.config
     stylizer = stylizer_for(backbone, cfg.sample, cfg.data, run.device)
-    contents = samples.content_images(cfg.data, cfg.sample, stylizer.multiple)
+    contents = data.extras["content_images"]
     made = samples.generate(stylizer, contents, cfg.sample, n)
-    samples.save(run.dir / "samples" / stage, made, contents)
-    run.log(f"{stage}: {len(made)} images in {run.dir / 'samples' / stage}")
+    folder = run.samples_dir(stage)
+    samples.save(folder, made, contents)
+    run.log(f"{stage}: {len(made)} images in {folder}")
     return made
 
 
 @hookimpl
-def evaluate(run: Run, samples: list, data: DataSplits, stage: str) -> dict[str, float]:
-    from .evaluation import evaluate as measure
-    from .style import StyleDistance
+def evaluate(run: Run, data: DataSplits, samples: list, stage: str) -> dict[str, float]:
+    from .evaluation import measure, summarise, write_scores
 
-    style = StyleDistance(data.extras["style_images"], run.config.sample.content_size)
-    return measure(samples, run.dir / "samples" / stage, style)
+    base = data.extras["content_style_dist"]
+    measure(samples, data.extras["content_images"], base, data.extras["style_distance"])
+    infos = [img.info for img in samples]
+    write_scores(run.samples_dir(stage) / "scores.csv", infos, base)
+    return summarise(infos, base)
 
 
 @hookimpl
-def report(run: Run, metrics: dict[str, dict[str, float]]) -> list[dict]:
-    from . import figures, images
+def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[dict]:
+    from . import figures
 
-    stages = {s: run.dir / "samples" / s for s in ("before", "after")
-              if (run.dir / "samples" / s / "manifest.json").is_file()}
     out = run.dir / "figures"
     out.mkdir(exist_ok=True)
-    style = [img for _, img in images.load(run.config.data.style, "data.style")]
+    stages = {name: result.samples for name, result in results.items()}
+    extras = data.extras
     return [
-        {"title": "Style transfer: content | base model | fine-tuned, at each strength "
-                  "(style: distance to the style set, lower is closer; SSIM: content kept)",
-         "image": figures.strength_grid(stages, out / "style_transfer.png")},
-        {"title": "Style transfer metrics by strength", "html": _strength_table(metrics)},
+        {"title": "Style transfer: content | base model | fine-tuned, at each strength",
+         "note": "style: distance to the style set, lower is closer; SSIM: content kept. "
+                 "Per-image figures: scores.csv in each stage's samples folder.",
+         "image": figures.strength_grid(stages, extras["content_images"],
+                                        extras["content_style_dist"], out / "style_transfer.png")},
+        {"title": "Style transfer metrics by strength",
+         "note": "Style change: style distance of the output relative to its content image "
+                 "(target -50% at SSIM >= 0.5).",
+         "table": figures.strength_table({name: r.metrics for name, r in results.items()})},
         {"title": "Free samples (unconditional or prompted)",
          "image": figures.sample_sheet(stages, out / "samples.png")},
         {"title": f"Style set ({run.config.data.style})",
-         "image": figures.thumbnail_strip(style, out / "style_set.png")},
+         "image": figures.thumbnail_strip(extras["style_images"], out / "style_set.png")},
     ]
-
-
-def _strength_table(metrics: dict[str, dict[str, float]]) -> str:
-    """Style change vs the content image and SSIM, base vs fine-tuned, one row per strength."""
-    before, after = metrics.get("before", {}), metrics.get("after", {})
-
-    def fmt(stage: dict[str, float], key: str) -> str:
-        value = stage.get(key)
-        return "" if value is None else f"{value:+.0%}" if "change" in key else f"{value:.3f}"
-
-    rows = []
-    for s in (k.removeprefix("ssim_s") for k in after if k.startswith("ssim_s")):
-        cells = [fmt(m, f"{k}_s{s}") for k in ("style_change", "ssim") for m in (before, after)]
-        rows.append(f"<tr><td>{html.escape(s)}</td>" + "".join(f"<td>{c}</td>" for c in cells)
-                    + "</tr>")
-    return ("<p>Style change: style distance of the output relative to its content image "
-            "(target -50% at SSIM &ge; 0.5).</p><table><tr><th>strength</th>"
-            "<th>style change, base</th><th>style change, fine-tuned</th><th>SSIM, base</th>"
-            "<th>SSIM, fine-tuned</th></tr>" + "".join(rows) + "</table>")
 
 
 @hookimpl

@@ -31,7 +31,6 @@ class PixelStylizer:
         self.scheduler = DDIMScheduler.from_config(scheduler_config)
         self.steps = steps
         self.device = device
-        self.multiple = 2 ** (len(unet.down_blocks) - 1)
         self.size = unet.config.sample_size
 
     @torch.no_grad()
@@ -75,7 +74,6 @@ class LatentStylizer:
         self.steps = steps
         self.prompt = prompt
         self.guidance_scale = guidance_scale
-        self.multiple = self.text2img.vae_scale_factor
 
     def stylise(self, image: Image.Image, strength: float, seed: int) -> Image.Image:
         """``image`` re-rendered by img2img at ``strength``."""
@@ -88,6 +86,14 @@ class LatentStylizer:
         return self.text2img(self.prompt, num_images_per_prompt=n, num_inference_steps=self.steps,
                              guidance_scale=self.guidance_scale,
                              generator=torch.Generator().manual_seed(seed)).images
+
+
+def size_multiple(backbone: Backbone) -> int:
+    """What each side of an image the backbone re-renders must be a multiple of: the pixel
+    UNet's downsampling, or the VAE's scale factor."""
+    if backbone.extras["kind"] == "pixel":
+        return 2 ** (len(base_unet(backbone.model).down_blocks) - 1)
+    return backbone.extras["pipeline"].vae_scale_factor
 
 
 def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData,

@@ -15,7 +15,8 @@ def save(path, array):
 
 @pytest.mark.parametrize("name, array", [
     ("gray.png", np.full((20, 30), 200, np.uint8)),
-    ("rgba.png", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)])),
+    ("rgba.png", np.dstack([np.full((20, 30, 3), 200, np.uint8),
+                            np.full((20, 30), 255, np.uint8)])),
     ("deep.png", np.full((20, 30), 200 * 257, np.uint16)),
     ("palette.gif", np.full((20, 30), 200, np.uint8)),
 ])
@@ -66,3 +67,13 @@ def test_crops_of_small_images_are_resized_up_and_fixed_with_a_seed():
     assert torch.equal(first, fixed[1])
     batch = Collate(torch.tensor([[0, 5, 1]]))([fixed[0], fixed[2]])
     assert batch["pixel_values"].shape == (2, 3, 32, 32) and batch["input_ids"].shape == (2, 3)
+
+
+def test_images_below_the_minimum_side_are_refused_naming_file_and_size(tmp_path):
+    save(tmp_path / "big.png", np.zeros((40, 50, 3), np.uint8))
+    save(tmp_path / "thin.png", np.zeros((31, 200, 3), np.uint8))
+    with pytest.raises(TlgenError, match=r"data.style.*thin\.png is 200x31 px.*at least 32 px"):
+        images.load(str(tmp_path), "data.style", images.MIN_SIDE)
+    (tmp_path / "thin.png").unlink()
+    assert [(p.name, img.size) for p, img in images.load(str(tmp_path), "data.style", 32)] == [
+        ("big.png", (50, 40))]

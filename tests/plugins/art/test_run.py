@@ -1,26 +1,33 @@
-import json
-
+import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from diffusers import DiffusionPipeline
+from PIL import Image
 
-from tlgen import TlgenError
+from tlgen import Run, TlgenError, hookimpl
+from tlgen.cli import main
+from tlgen.plugins.art.evaluation import read_scores
+
+from .conftest import FAST
 
 
+@pytest.mark.slow
 def test_pixel_run_end_to_end_freezes_the_down_path(make_run, pixel_dir):
     run = make_run(f"backbone.path='{pixel_dir}'", "freeze.strategy='freeze-first:2'",
                    "data.crop=16")
     summary = run.execute()
     before, after = summary["metrics"]["before"], summary["metrics"]["after"]
-    assert set(after) == {"style_dist_content", "style_dist_s0.5", "ssim_s0.5",
+    assert set(after) == {"val_loss", "style_dist_content", "style_dist_s0.5", "ssim_s0.5",
                           "style_change_s0.5", "style_dist_samples"}
     assert before["style_dist_content"] == after["style_dist_content"]
-    manifest = json.loads((run.dir / "samples" / "after" / "manifest.json").read_text())
-    assert [e["kind"] for e in manifest["samples"]] == ["stylised", "sample", "sample"]
-    page = (run.dir / "report.html").read_text()
-    for section in ("Style transfer: content", "Style set (vangogh)", "style change, fine-tuned"):
-        assert section in page
-    assert (run.dir / "figures" / "style_transfer.png").is_file()
+    assert before["ssim_s0.5"] != after["ssim_s0.5"]  # the after stage measured new images
+    _check_samples_and_scores(run, after)
+    _check_report(run)
+    result = CliRunner().invoke(main, ["sample", str(run.dir), "-n", "2"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run.dir / "samples" / "cli").glob("*.png")) == [
+        "astronaut_s0.50.png", "content_astronaut.png", "sample_000.png", "sample_001.png"]
 
     base = DiffusionPipeline.from_pretrained(pixel_dir).unet.state_dict()
     tuned = DiffusionPipeline.from_pretrained(run.dir / "model").unet.state_dict()
@@ -28,6 +35,31 @@ def test_pixel_run_end_to_end_freezes_the_down_path(make_run, pixel_dir):
     assert any(not torch.equal(base[k], tuned[k]) for k in base if k.startswith("up_blocks"))
 
 
+def _check_samples_and_scores(run, after):
+    """The scores file written for the user lists every image with its figures, and they
+    agree with the metrics."""
+    folder = run.dir / "samples" / "after"
+    rows = read_scores(folder / "scores.csv")
+    assert [r["kind"] for r in rows] == ["content", "stylised", "sample", "sample"]
+    assert all((folder / r["file"]).is_file() for r in rows)
+    assert rows[0]["style_dist"] == pytest.approx(after["style_dist_content"])
+    assert rows[1]["ssim"] == pytest.approx(after["ssim_s0.5"])
+    assert rows[1]["style_change"] == pytest.approx(after["style_change_s0.5"])
+    assert rows[1]["style_change"] == pytest.approx(rows[1]["style_dist"] / rows[0]["style_dist"]
+                                                    - 1)
+
+
+def _check_report(run):
+    page = (run.dir / "report.html").read_text()
+    for section in ("Style transfer: content", "Style set (vangogh)", "Free samples"):
+        assert section in page
+    assert "<th>style change, fine-tuned</th>" in page and "<th>SSIM, base</th>" in page
+    assert "&lt;" not in page  # no HTML string escaped into the page
+    for figure in ("style_transfer.png", "samples.png", "style_set.png"):
+        assert f'src="figures/{figure}"' in page and (run.dir / "figures" / figure).is_file()
+
+
+@pytest.mark.slow
 def test_a_new_pixel_model_trains_from_scratch(make_run):
     run = make_run("backbone.from_scratch=true", "backbone.block_out_channels=[8, 8]",
                    "backbone.norm_num_groups=4", "backbone.sample_size=16", "data.crop=16",
@@ -35,6 +67,8 @@ def test_a_new_pixel_model_trains_from_scratch(make_run):
     summary = run.execute()
     assert summary["train"]["steps"] == 2 and "before" not in summary["metrics"]
     assert DiffusionPipeline.from_pretrained(run.dir / "model").unet.config.sample_size == 16
+    page = (run.dir / "report.html").read_text()
+    assert "<th>SSIM, fine-tuned</th>" in page and "SSIM, base" not in page
 
 
 @pytest.mark.parametrize("override, message", [
@@ -48,3 +82,68 @@ def test_bad_input_is_one_clear_error(make_run, pixel_dir, tmp_path, override, m
     run = make_run(f"backbone.path='{pixel_dir}'", override.format(tmp=empty))
     with pytest.raises(TlgenError, match=message):
         run.execute()
+
+
+def test_a_style_folder_of_one_pixel_is_refused_on_the_command_line(tmp_path):
+    style = tmp_path / "style"
+    style.mkdir()
+    Image.new("RGB", (1, 1), (200, 100, 50)).save(style / "dot.png")
+    result = CliRunner().invoke(main, ["run", "--plugin", "art", "-o", str(tmp_path / "runs"),
+                                       "--device", "cpu", "--set", f"data.style='{style}'"])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: config key 'data.style': {style / 'dot.png'} is 1x1 px, too small "
+                      "to use: images need a short side of at least 32 px; remove it or give a "
+                      "larger version"]
+    assert "Traceback" not in result.output and not any((tmp_path / "runs").glob("*"))
+
+
+def test_style_images_smaller_than_the_crop_are_upscaled_with_a_warning(make_run, pixel_dir,
+                                                                        tmp_path, capsys):
+    style = tmp_path / "style"
+    style.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8)
+    Image.fromarray(pixels).save(style / "small.png")
+    run = make_run(f"backbone.path='{pixel_dir}'", f"data.style='{style}'", "data.crop=64")
+    data = run.call("prepare_data", backbone=run.load_backbone())
+    assert data.train[0].shape == (3, 64, 64)
+    assert (f"warning: style image {style / 'small.png'} is 48x40 px, smaller than the 64 px "
+            "crop: it is upscaled") in capsys.readouterr().out
+
+
+class KillAt:
+    """A plugin that stops the run at one step, as if the process were killed."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    @hookimpl
+    def on_step(self, step: int) -> None:
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_a_resumed_run_reports_the_kept_before_stage(pixel_dir, tmp_path, capsys):
+    overrides = [*FAST, f"backbone.path='{pixel_dir}'", "data.crop=16", "train.max_steps=4",
+                 "train.log_every=1"]
+    killed = Run.create("art", overrides=overrides, output_dir=tmp_path, device="cpu",
+                        extra_plugins=[KillAt(3)])
+    with pytest.raises(KeyboardInterrupt):
+        killed.execute()
+    assert (killed.dir / "stages" / "before.pkl").is_file()
+    capsys.readouterr()
+    summary = Run.open(killed.dir).execute()
+    assert summary["train"]["steps"] == 4
+    assert "before: " not in capsys.readouterr().out  # not sampled again: the kept stage
+    before = summary["metrics"]["before"]
+    again = Run.open(killed.dir)
+    backbone = again.load_backbone()
+    kept = again.stage("before", backbone, again.call("prepare_data", backbone=backbone),
+                       keep=True)
+    assert [img.info["kind"] for img in kept.samples] == ["stylised", "sample", "sample"]
+    assert kept.samples[0].info["ssim"] == pytest.approx(before["ssim_s0.5"])
+    assert kept.samples[0].info["style_change"] == pytest.approx(before["style_change_s0.5"])
+    page = (killed.dir / "report.html").read_text()
+    assert f"<td>{before['style_change_s0.5']:+.1%}</td>" in page
+    assert 'src="figures/style_transfer.png"' in page

@@ -5,6 +5,7 @@ from diffusers import DiffusionPipeline
 from tlgen import TlgenError
 
 
+@pytest.mark.slow
 def test_stable_diffusion_lora_trains_samples_and_exports(make_run, sd_dir, tmp_path):
     run = make_run(f"backbone.path='{sd_dir}'", "freeze.strategy='lora'", "data.crop=32",
                    "train.lr=1e-2")

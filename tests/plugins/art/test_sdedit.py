@@ -2,7 +2,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tlgen.plugins.art.stylizers import PixelStylizer
+from tlgen.plugins.art.backbones import to_backbone
+from tlgen.plugins.art.stylizers import PixelStylizer, size_multiple
 
 from .conftest import tiny_pixel_pipeline
 
@@ -25,8 +26,12 @@ def test_a_fixed_seed_gives_the_same_image_and_another_seed_does_not():
 
 def test_content_larger_than_the_training_size_keeps_its_size():
     model = stylizer()
-    assert model.size == 16 and model.multiple == 2
+    assert model.size == 16
     assert model.stylise(content((40, 24)), 0.3, seed=0).size == (40, 24)
+
+
+def test_content_sides_are_a_multiple_of_the_unet_downsampling():
+    assert size_multiple(to_backbone(tiny_pixel_pipeline(), "tiny")) == 2
 
 
 def test_strength_sets_how_far_the_output_moves_from_the_content():

@@ -1,9 +1,11 @@
+import pickle
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from tlgen.plugins.art import images
-from tlgen.plugins.art.evaluation import summarise
+from tlgen.plugins.art.evaluation import measure, summarise
 from tlgen.plugins.art.style import StyleDistance, content_ssim, held_out_distances
 
 
@@ -33,14 +35,28 @@ def test_ssim_is_one_for_the_image_and_low_for_noise():
 
 
 def test_summary_compares_each_output_with_its_own_content():
-    manifest = {"content": {"a": {"style_dist": 1.0}, "b": {"style_dist": 0.5}},
-                "samples": [
-                    {"kind": "stylised", "content": "a", "strength": 0.5, "style_dist": 0.5,
-                     "ssim": 0.8},
-                    {"kind": "stylised", "content": "b", "strength": 0.5, "style_dist": 0.5,
-                     "ssim": 0.6},
-                    {"kind": "sample", "index": 0, "style_dist": 0.3}]}
-    metrics = summarise(manifest)
+    base = {"a": 1.0, "b": 0.5}
+    infos = [{"kind": "stylised", "content": "a", "strength": 0.5, "style_dist": 0.5,
+              "ssim": 0.8, "style_change": -0.5},
+             {"kind": "stylised", "content": "b", "strength": 0.5, "style_dist": 0.5,
+              "ssim": 0.6, "style_change": 0.0},
+             {"kind": "sample", "index": 0, "style_dist": 0.3}]
+    metrics = summarise(infos, base)
     assert metrics == pytest.approx({"style_dist_content": 0.75, "style_dist_s0.5": 0.5,
                                      "ssim_s0.5": 0.7, "style_change_s0.5": -0.25,
                                      "style_dist_samples": 0.3})
+
+
+def test_measure_puts_each_images_figures_in_its_info_and_they_survive_pickling():
+    photo = images.resize_short_side(images.read_rgb(images.builtin("skimage")[1]), 64)
+    style = StyleDistance([noise()], size=64)
+    base = {"photo": style(photo)}
+    kept, styled, free = photo.copy(), noise(photo.size, seed=2), noise((32, 32), seed=3)
+    kept.info.update(kind="stylised", content="photo", strength=0.3)
+    styled.info.update(kind="stylised", content="photo", strength=0.7)
+    free.info.update(kind="sample", index=0)
+    measure([kept, styled, free], {"photo": photo}, base, style)
+    assert kept.info["ssim"] == 1.0 and kept.info["style_change"] == pytest.approx(0, abs=1e-6)
+    assert styled.info["ssim"] < 0.2 and styled.info["style_change"] < 0
+    assert "ssim" not in free.info and free.info["style_dist"] == pytest.approx(style(free))
+    assert pickle.loads(pickle.dumps(styled)).info == styled.info
