@@ -84,15 +84,7 @@ class RewardTrainer(Trainer):
     (trainable weights only, atomic, full-disk errors), signal handling and logging."""
 
     def __init__(self, run, backbone: Backbone, data: DataSplits) -> None:  # noqa: D107
-        self.run = run
-        self.cfg = run.config.reward
-        self.backbone = backbone
-        self.data = data
-        self.accelerator = run.accelerator
-        self.state = RewardState()
-        self.checkpoints = run.dir / "checkpoints"
-        self.signal = None
-        self.saved_step = -1
+        self._bind(run, run.config.reward, backbone, data, RewardState())
         model = backbone.model
         config = getattr(model, "config", None)
         self.bos = getattr(config, "bos_token_id", None)

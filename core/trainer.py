@@ -90,15 +90,7 @@ class Trainer:
     """Trains ``backbone.model`` on ``data`` with the run's ``[train]`` config."""
 
     def __init__(self, run, backbone: Backbone, data: DataSplits) -> None:
-        self.run = run
-        self.cfg = run.config.train
-        self.backbone = backbone
-        self.data = data
-        self.accelerator = run.accelerator
-        self.state = TrainerState()
-        self.checkpoints = run.dir / "checkpoints"
-        self.signal: int | None = None
-        self.saved_step = -1
+        self._bind(run, run.config.train, backbone, data, TrainerState())
         if len(data.train) == 0:
             raise TlgenError("the training set is empty: check the [data] section and its files")
 
@@ -150,6 +142,15 @@ class Trainer:
         self.accelerator.register_save_state_pre_hook(_keep_trainable)
         self.flops_per_unit = 6 * count_parameters(self.model)[1] if data.unit == "tokens" else None
         self.peak_flops = peak_flops(self.accelerator.device, self.accelerator.mixed_precision)
+
+    def _bind(self, run, cfg, backbone: Backbone, data: DataSplits, state: TrainerState) -> None:
+        """What every loop on this machinery holds (the reward stage's too)."""
+        self.run, self.cfg, self.backbone, self.data = run, cfg, backbone, data
+        self.accelerator = run.accelerator
+        self.state = state
+        self.checkpoints = run.dir / "checkpoints"
+        self.signal: int | None = None
+        self.saved_step = -1
 
     # ---------------------------------------------------------------- loop
     def fit(self) -> TrainResult:
