@@ -158,10 +158,13 @@ def evaluate(run_dir, n):
     data = the_run.call("prepare_data", backbone=backbone)
     summary_file = the_run.dir / "summary.json"
     stored = json.loads(summary_file.read_text())["metrics"] if summary_file.is_file() else {}
-    stage = f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = the_run.stage(stage, backbone, data, n=n)
+    stage, i = f"eval-{time.strftime('%Y%m%d-%H%M%S')}", 1
+    while (the_run.dir / "evaluations" / f"{stage}.json").exists():  # two in one second
+        i += 1
+        stage = f"{stage.split('_')[0]}_{i}"
     out = the_run.dir / "evaluations" / f"{stage}.json"
     out.parent.mkdir(exist_ok=True)
+    result = the_run.stage(stage, backbone, data, n=n)
     out.write_text(json.dumps({"n": n or the_run.config.sample.n, "metrics": result.metrics},
                               indent=2, default=float))
     print_table({**stored, stage: result.metrics})

@@ -47,12 +47,16 @@ def test_run_sample_evaluate_export(tmp_path):
     out = tmp_path / "runs"
     result = invoke("run", "--plugin", CHARLM, "-o", str(out), "--device", "cpu", "--steps", "4")
     assert result.exit_code == 0, result.output
-    assert "val_nll" in result.output and "before" in result.output
+    assert "val_loss" in result.output and "before" in result.output
     run_dir = next(out.iterdir())
     result = invoke("sample", str(run_dir), "-n", "3")
     assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 3
-    result = invoke("evaluate", str(run_dir), "-n", "2")
-    assert result.exit_code == 0 and "val_nll" in result.output
+    summary = (run_dir / "summary.json").read_text()
+    for _ in range(2):  # each evaluation is a new, dated file; the run's results stay
+        result = invoke("evaluate", str(run_dir), "-n", "2")
+        assert result.exit_code == 0 and "val_loss" in result.output
+    assert (run_dir / "summary.json").read_text() == summary
+    assert len(list((run_dir / "evaluations").glob("eval-*.json"))) == 2
     result = invoke("export", str(run_dir), str(tmp_path / "hf"))
     assert result.exit_code == 0 and (tmp_path / "hf" / "model.safetensors").exists()
 
