@@ -31,7 +31,7 @@ def main() -> None:
 
     for stage in ("before", "after"):
         m = summary["metrics"][stage]
-        print(f"{stage:>6}: perplexity {m['perplexity']:.1f}, "
+        print(f"{stage:>6}: held-out perplexity {m['val_perplexity']:.1f}, "
               f"rhyme density {m['rhyme_density']:.2f}, "
               f"{m['syllables_per_line']:.1f} syllables/line, "
               f"longest copy {m['longest_copy']:.1f} words")

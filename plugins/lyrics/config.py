@@ -29,9 +29,8 @@ class LyricsSample(SampleSection):
 
 
 class LyricsEvaluate(EvaluateSection):
-    """``rhyme_window``: how many lines apart rhymes may be; ``copy_ngram``: n of the copy rate;
-    ``batch_size``: of the perplexity pass."""
+    """``rhyme_window``: how many lines apart rhymes may be; ``copy_ngram``: n of the copy rate.
+    The held-out loss and perplexity are core's (see ``train.heldout_batches``)."""
 
     rhyme_window: int = Field(4, ge=1)
     copy_ngram: int = Field(8, ge=2)
-    batch_size: int = Field(8, ge=1)

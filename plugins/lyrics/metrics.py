@@ -1,4 +1,5 @@
-"""Songwriter's metrics: rhyme, meter, structure, diversity and copying, plus held-out perplexity.
+"""Songwriter's metrics: rhyme, meter, structure, diversity and copying (core adds the held-out
+loss and perplexity).
 
 Rhymes come from the CMU Pronouncing Dictionary (``pronouncing``): two line-end
 words rhyme when their sounds from the last stressed vowel on are the same; a
@@ -200,7 +201,10 @@ def song_metrics(samples: list[str], artist: list[str], copies: CopyIndex,
     reference = most_common_scheme(artist, window)
     sample_syl, sample_lines = line_syllables(samples), line_counts(samples)
     f1 = [scheme_f1(scheme(lines, window), reference) for s in samples for lines in stanzas(s)]
-    mean = lambda xs: sum(xs) / len(xs) if xs else math.nan
+
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs) if xs else math.nan
+
     return {
         "rhyme_density": mean([rhyme_density(s, window) for s in samples]),
         "scheme_f1": mean(f1),
@@ -215,16 +219,7 @@ def song_metrics(samples: list[str], artist: list[str], copies: CopyIndex,
     }
 
 
-def perplexity(model, dataset, collate_fn, batch_size: int, device) -> float:
-    """Token-level perplexity of ``model`` on ``dataset`` (batches from ``collate_fn``)."""
-    import torch
-
-    nll, count = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for batch in torch.utils.data.DataLoader(dataset, batch_size, collate_fn=collate_fn):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            targets = int((batch["labels"][:, 1:] != -100).sum())
-            nll += float(model(**batch).loss) * targets
-            count += targets
-    return math.exp(nll / count) if count else math.nan
+def judge(songs: list[str], artist: list[str], cfg) -> dict[str, float]:
+    """``song_metrics`` of ``songs`` with the ``[evaluate]`` settings ``cfg`` (rhyme window,
+    copy n-gram): the model's samples, or the artist's held-out songs as the reference."""
+    return song_metrics(songs, artist, CopyIndex(artist, cfg.copy_ngram), cfg.rhyme_window)

@@ -6,14 +6,11 @@ The layer map is core's default (``causal_lm_layer_map``: q/k/v/o_proj on Llama)
 
 from __future__ import annotations
 
-import json
-
 from tlgen import hookimpl
 
 from .config import LyricsData, LyricsEvaluate, LyricsSample
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
-ARTIST_METRICS = "metrics_artist.json"
 
 
 @hookimpl
@@ -40,24 +37,17 @@ def load_backbone(run, path):
     return Backbone(model=model.to(run.device), tokenizer=tokenizer, name=source or DEFAULT_NAME)
 
 
-def _songs(run):
-    """The run's artist songs, split into training and held-out songs."""
-    from .data import load_songs
-
-    d = run.config.data
-    return load_songs(d.path, d.validation_fraction, run.config.seed)
-
-
 @hookimpl
 def prepare_data(run, backbone):
     from tlgen import DataSplits
     from tlgen.data import CausalLMCollator, TokenSequences
 
-    from .data import pack_songs
+    from .data import load_songs, pack_songs
 
-    songs, block = _songs(run), run.config.data.block_size
-    train = TokenSequences(pack_songs(songs.train, backbone.tokenizer, block))
-    validation = TokenSequences(pack_songs(songs.validation, backbone.tokenizer, block))
+    d = run.config.data
+    songs = load_songs(d.path, d.validation_fraction, run.config.seed)
+    train = TokenSequences(pack_songs(songs.train, backbone.tokenizer, d.block_size))
+    validation = TokenSequences(pack_songs(songs.validation, backbone.tokenizer, d.block_size))
     run.log(f"lyrics: {len(songs.train)} songs to train on ({sum(train.lengths()):,} tokens in "
             f"{len(train)} blocks), {len(songs.validation)} held out")
     return DataSplits(train=train, validation=validation,
@@ -66,33 +56,26 @@ def prepare_data(run, backbone):
 
 
 @hookimpl
-def sample(run, backbone, n, stage):
+def sample(run, backbone, data, n, stage):
     from . import sampling
 
     cfg = run.config.sample
-    prompts = cfg.prompts or sampling.default_prompts(_songs(run).validation)
+    prompts = cfg.prompts or sampling.default_prompts(data.extras["songs"].validation)
     prompts = [prompts[i % len(prompts)] for i in range(n)]
     songs = sampling.generate(backbone.model, backbone.tokenizer, prompts, cfg, run.device)
-    sampling.save(songs, run.dir / "samples" / stage)
+    sampling.save(songs, run.samples_dir(stage))
     return songs
 
 
 @hookimpl
-def evaluate(run, backbone, samples, data, stage):
-    from .metrics import CopyIndex, perplexity, song_metrics
+def evaluate(run, data, samples):
+    from .metrics import judge
 
-    cfg, songs = run.config.evaluate, data.extras["songs"]
-    copies = CopyIndex(songs.train, cfg.copy_ngram)
-    artist = run.dir / ARTIST_METRICS
-    if not artist.is_file():  # the held-out real songs, as a reference column in the report
-        reference = song_metrics(songs.validation, songs.train, copies, cfg.rhyme_window)
-        artist.write_text(json.dumps(reference, indent=2))
-    ppl = perplexity(backbone.model, data.validation, data.collate_fn, cfg.batch_size, run.device)
-    return {"perplexity": ppl, **song_metrics(samples, songs.train, copies, cfg.rhyme_window)}
+    return judge(samples, data.extras["songs"].train, run.config.evaluate)
 
 
 @hookimpl
-def report(run, metrics):
+def report(run, data, results):
     from .report import sections
 
-    return sections(run, metrics, _songs(run))
+    return sections(run, data.extras["songs"], results)

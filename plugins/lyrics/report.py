@@ -1,29 +1,39 @@
 """Report sections: perplexity curve, artist vs before vs after, syllable and length
-distributions, and the songs side by side with their rhyme schemes marked."""
+distributions, and the songs side by side with their rhyme schemes marked.
+
+Sections are data (figures and tables) that core renders; the samples come from the
+stages' results and the artist's songs from the data, so nothing is read back from disk.
+"""
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from pathlib import Path
 
 from . import metrics as m
-from . import sampling
 from .data import TAG, Songs
 
-STAGES = ("before", "after")
 SYLLABLE_CAP, LINE_CAP = 30, 40
+ARTIST = "artist (held-out songs)"
 
 
-def perplexity_plot(run_dir: Path, metrics: dict[str, dict]) -> Path | None:
+def perplexity_curve(run_dir: Path, results: dict) -> list[tuple[int, float]]:
+    """(step, held-out perplexity): the base model's at step 0, then each evaluation's."""
+    from tlgen.report import read_metrics
+
+    curve = [(r["step"], math.exp(min(r["val_loss"], 50.0))) for r in read_metrics(run_dir)
+             if r.get("split") == "eval" and "val_loss" in r]
+    before = results.get("before")
+    if before is not None and "val_perplexity" in before.metrics:
+        curve.insert(0, (0, before.metrics["val_perplexity"]))
+    return curve
+
+
+def perplexity_plot(run_dir: Path, results: dict) -> Path | None:
     """perplexity.png: held-out perplexity against training steps."""
-    from tlgen.report import plt, read_metrics
+    from tlgen.report import plt
 
-    curve = [(r["step"], math.exp(r["val_loss"])) for r in read_metrics(run_dir)
-             if r.get("split") == "eval"]
-    if "perplexity" in metrics.get("before", {}):
-        curve.insert(0, (0, metrics["before"]["perplexity"]))
+    curve = perplexity_curve(run_dir, results)
     if not curve:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -62,64 +72,46 @@ def shape_plot(run_dir: Path, artist: list[str], samples: dict[str, list[str]]) 
     return out
 
 
-def comparison_table(run_dir: Path, metrics: dict[str, dict]) -> str:
-    """HTML table: every metric for the held-out real songs, before and after."""
-    path = run_dir / "metrics_artist.json"
-    artist = json.loads(path.read_text()) if path.is_file() else {}
-    keys = list(dict.fromkeys([*metrics.get("before", {}), *metrics.get("after", {})]))
-    cell = lambda v: "" if v is None else f"{v:.4g}"
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{cell(artist.get(k))}</td>"
-        + "".join(f"<td>{cell(metrics.get(s, {}).get(k))}</td>" for s in STAGES) + "</tr>"
-        for k in keys)
-    return ("<table><tr><th>metric</th><th>artist (held-out songs)</th><th>before</th>"
-            f"<th>after</th></tr>{rows}</table>")
+def comparison_table(artist: dict[str, float], metrics: dict[str, dict]) -> dict:
+    """Every metric for the held-out real songs and for each stage's samples (a row per
+    metric; the artist has no held-out loss, so those cells stay empty)."""
+    keys = list(dict.fromkeys([*(k for stage in metrics.values() for k in stage), *artist]))
+    return {"columns": ["metric", ARTIST, *metrics],
+            "rows": [[k, artist.get(k), *(stage.get(k) for stage in metrics.values())]
+                     for k in keys]}
 
 
-def marked(song: str, window: int) -> str:
-    """The song as HTML, each line prefixed by its end-rhyme letter (coloured by letter)."""
+def marked(song: str, window: int) -> dict:
+    """The song as an annotated-text cell: its scheme as heading, each line labelled with its
+    end-rhyme letter (section tags and blank lines unlabelled, shown in italics)."""
     letters = iter("".join(m.scheme(lines, window) for lines in m.stanzas(song)))
-    out = []
-    for line in song.split("\n"):
-        if TAG.match(line) or not m.words(line):
-            out.append(f"<i>{html.escape(line)}</i>")
-            continue
-        letter = next(letters)
-        hue = (ord(letter) * 47) % 360
-        out.append(f"<b style='color:hsl({hue},70%,38%);display:inline-block;width:1.3em'>"
-                   f"{letter}</b>{html.escape(line)}")
-    return "<br>".join(out)
+    lines = [["", line] if TAG.match(line) or not m.words(line) else [next(letters), line]
+             for line in song.split("\n")]
+    return {"heading": m.song_scheme(song, window), "lines": lines}
 
 
-def side_by_side(columns: dict[str, list[str]], window: int) -> str:
-    """HTML table: one row per prompt, one column per source of songs, rhyme schemes marked."""
-    rows = []
-    for i in range(max(map(len, columns.values()), default=0)):
-        cells = []
-        for songs in columns.values():
-            song = songs[i] if i < len(songs) else ""
-            scheme = html.escape(m.song_scheme(song, window))
-            cells.append(f"<td style='text-align:left;vertical-align:top'><code>{scheme}</code>"
-                         f"<br><br>{marked(song, window)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in columns)
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+def side_by_side(columns: dict[str, list[str]], window: int) -> dict:
+    """A table: one row per prompt, one column per source of songs, rhyme letters marked."""
+    rows = [[marked(songs[i], window) if i < len(songs) else None for songs in columns.values()]
+            for i in range(max(map(len, columns.values()), default=0))]
+    return {"columns": list(columns), "rows": rows}
 
 
-def sections(run, metrics: dict[str, dict], songs: Songs) -> list[dict]:
-    """The lyrics plugin's report sections."""
-    window = run.config.evaluate.rhyme_window
-    folders = {s: run.dir / "samples" / s for s in STAGES}
-    samples = {s: sampling.load(f) for s, f in folders.items() if f.is_dir()}
+def sections(run, songs: Songs, results: dict) -> list[dict]:
+    """The lyrics plugin's report sections, from the artist's songs and the stages' results."""
+    cfg = run.config.evaluate
+    samples = {stage: result.samples for stage, result in results.items()}
+    artist = m.judge(songs.validation, songs.train, cfg)
     columns = dict(samples)
     if not run.config.sample.prompts:  # the prompts were the held-out songs' first lines
         n = max(map(len, samples.values()), default=0)
         columns["the artist's held-out song"] = [songs.validation[i % len(songs.validation)]
                                                  for i in range(n)]
     return [
-        {"title": "Held-out perplexity", "image": perplexity_plot(run.dir, metrics)},
-        {"title": "The artist's songs vs the model's", "html": comparison_table(run.dir, metrics)},
+        {"title": "Held-out perplexity", "image": perplexity_plot(run.dir, results)},
+        {"title": "The artist's songs vs the model's",
+         "table": comparison_table(artist, {s: r.metrics for s, r in results.items()})},
         {"title": "Line and song shapes", "image": shape_plot(run.dir, songs.train, samples)},
         {"title": "Songs from the same prompt (end-rhyme letters marked)",
-         "html": side_by_side(columns, window)},
+         "table": side_by_side(columns, cfg.rhyme_window)},
     ]

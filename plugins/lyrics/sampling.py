@@ -59,7 +59,3 @@ def save(songs: list[str], folder: Path) -> None:
     for i, song in enumerate(songs, 1):
         (folder / f"{i:03d}.txt").write_text(song + "\n", encoding="utf-8")
 
-
-def load(folder: Path) -> list[str]:
-    """The songs ``save`` wrote, in order."""
-    return [p.read_text(encoding="utf-8").strip() for p in sorted(folder.glob("*.txt"))]

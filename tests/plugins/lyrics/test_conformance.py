@@ -2,12 +2,12 @@
 Llama built in code."""
 
 import pytest
-
 from tlgen.testing import PluginConformance
 
 from .test_run import TINY_RUN
 
 
+@pytest.mark.slow
 class TestLyricsConforms(PluginConformance):
     plugin = "lyrics"
 
