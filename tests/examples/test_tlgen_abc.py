@@ -23,10 +23,12 @@ def working_tree_package(monkeypatch):
 
 
 def test_abc_plugin_implements_the_hooks():
-    assert {"load_backbone", "prepare_data", "sample", "evaluate", "report"} <= set(check_hooks(PLUGIN))
+    hooks = set(check_hooks(PLUGIN))
+    assert {"load_backbone", "prepare_data", "sample", "evaluate", "report"} <= hooks
     assert Path(sys.modules["tlgen_abc"].__file__).is_relative_to(PACKAGE)
 
 
+@pytest.mark.slow
 def test_abc_plugin_tiny_run(tmp_path):
     summary = run_tiny(PLUGIN, tmp_path, TINY)
     before, after = summary["metrics"]["before"], summary["metrics"]["after"]

@@ -22,7 +22,8 @@ def test_header_and_body_are_split_at_k():
 
 
 @pytest.mark.parametrize("text, want", [("G", "G"), ("Edor", "Edor"), ("E minor", "Em"),
-                                        ("D mix", "Dmix"), ("F#m", "F#m"), ("H7x", None), ("", None)])
+                                        ("D mix", "Dmix"), ("F#m", "F#m"), ("H7x", None),
+                                        ("", None)])
 def test_keys_are_normalised(text, want):
     assert notation.key(notation.Tune({"K": text}, "")) == want
 

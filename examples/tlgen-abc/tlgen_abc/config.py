@@ -1,4 +1,5 @@
-"""The config sections the abc plugin owns: ``[backbone]``, ``[data]``, ``[sample]``, ``[evaluate]``."""
+"""The config sections the abc plugin owns: ``[backbone]``, ``[data]``, ``[sample]``,
+``[evaluate]``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from tlgen.config import BackboneSection, DataSection, EvaluateSection, SampleSe
 
 
 class AbcBackbone(BackboneSection):
-    """``path``: a folder saved by a run (``model/``); none or ``from_scratch``: a new GPT-2 of these sizes."""
+    """``path``: a folder saved by a run (``model/``); none or ``from_scratch``: a new GPT-2 of
+    these sizes."""
 
     n_layer: int = Field(2, ge=1)
     n_head: int = Field(4, ge=1)
@@ -16,7 +18,8 @@ class AbcBackbone(BackboneSection):
 
 
 class AbcData(DataSection):
-    """``path``: a file of ABC tunes (None: the bundled ones); ``rhythms``: keep only these ``R:``."""
+    """``path``: a file of ABC tunes (None: the bundled ones); ``rhythms``: keep only these
+    ``R:``."""
 
     path: str | None = None
     rhythms: list[str] | None = None
@@ -33,7 +36,8 @@ class AbcSample(SampleSection):
 
 
 class AbcEvaluate(EvaluateSection):
-    """``ngram``: notes per n-gram for distinct-n; ``copy_chars``: a copy shares this many characters."""
+    """``ngram``: notes per n-gram for distinct-n; ``copy_chars``: a copy shares this many
+    characters."""
 
     ngram: int = Field(4, ge=1)
     copy_chars: int = Field(30, ge=4)

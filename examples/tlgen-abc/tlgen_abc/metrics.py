@@ -36,7 +36,8 @@ def copy_rate(samples: list[notation.Tune], training: list[notation.Tune], chars
     def squeeze(tune: notation.Tune) -> str:
         return re.sub(r"\s+", "", tune.body)
 
-    seen = {text[i : i + chars] for text in map(squeeze, training) for i in range(len(text) - chars + 1)}
+    seen = {text[i : i + chars] for text in map(squeeze, training)
+            for i in range(len(text) - chars + 1)}
     copies = sum(any(text[i : i + chars] in seen for i in range(len(text) - chars + 1))
                  for text in map(squeeze, samples))
     return copies / len(samples) if samples else 0.0

@@ -34,7 +34,8 @@ def new_model(cfg: AbcBackbone, tokenizer):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if cfg.n_embd % cfg.n_head:
-        raise TlgenError(f"backbone.n_embd ({cfg.n_embd}) must be a multiple of backbone.n_head ({cfg.n_head})")
+        raise TlgenError(f"backbone.n_embd ({cfg.n_embd}) must be a multiple of "
+                         f"backbone.n_head ({cfg.n_head})")
     return GPT2LMHeadModel(GPT2Config(
         vocab_size=len(tokenizer), n_positions=cfg.n_positions, n_embd=cfg.n_embd,
         n_layer=cfg.n_layer, n_head=cfg.n_head, bos_token_id=tokenizer.bos_token_id,

@@ -53,7 +53,8 @@ class Bar:
 def split_tunes(text: str) -> list[str]:
     """Cut a file of tunes into one text per tune (each starts with an ``X:`` line)."""
     starts = [m.start() for m in re.finditer(r"^X:", text, re.MULTILINE)]
-    return [text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)]) if text[a:b].strip()]
+    ends = [*starts[1:], len(text)]
+    return [text[a:b].strip() for a, b in zip(starts, ends) if text[a:b].strip()]
 
 
 def parse(text: str) -> Tune:
