@@ -42,7 +42,8 @@ def test_skeleton_is_a_package_with_an_entry_point(skeleton):
 def test_skeleton_passes_the_conformance_kit(skeleton, tmp_path):
     plugin = str(skeleton / "tlgen_poems" / "plugin.py")
     overrides = _generated_test_class(skeleton).overrides
-    assert {"load_backbone", "prepare_data", "sample", "evaluate", "report"} <= set(check_hooks(plugin))
+    hooks = set(check_hooks(plugin))
+    assert {"load_backbone", "prepare_data", "sample", "evaluate", "report"} <= hooks
     summary = run_tiny(plugin, tmp_path / "tiny", overrides)
     before, after = summary["metrics"]["before"], summary["metrics"]["after"]
     assert after["val_loss"] < before["val_loss"]  # tlgen's held-out loss; none of its own
