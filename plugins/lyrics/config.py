@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from tlgen.config import DataSection, EvaluateSection, SampleSection
 
@@ -16,12 +18,17 @@ class LyricsData(DataSection):
 
 class LyricsSample(SampleSection):
     """``prompts``: first lines, ``title: ...`` or ``[Tag]``, cycled over ``n``; empty: the
-    held-out songs' first lines. ``min_new_tokens``: no end of song before that many tokens."""
+    held-out songs' first lines. Songs are written line by line in the artist's form:
+    ``line_count`` ``"mode"`` (the artist's most common lines per song) or ``"sample"`` (drawn
+    from the artist's songs); each line is the best of ``rhyme_candidates`` samples for the
+    artist's rhyme scheme (1: plain sampling; a line that only has to avoid rhyming gets a
+    quarter of them), at most ``max_line_tokens`` tokens long."""
 
     n: int = Field(8, ge=1)
     prompts: list[str] = Field(default_factory=list)
-    max_new_tokens: int = Field(176, ge=1)
-    min_new_tokens: int = Field(0, ge=0)
+    line_count: Literal["mode", "sample"] = "mode"
+    rhyme_candidates: int = Field(8, ge=1)
+    max_line_tokens: int = Field(24, ge=1)
     temperature: float = Field(0.9, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     repetition_penalty: float = Field(1.1, gt=0)

@@ -93,9 +93,11 @@ def load_songs(path: str | None, fraction: float, seed: int) -> Songs:
     return hold_out(read_songs(source), fraction, seed, source)
 
 
-def pack_songs(songs: list[str], tokenizer, block_size: int) -> list[list[int]]:
-    """Token blocks of ``block_size``: songs end with the tokenizer's EOS, no padding between."""
-    from tlgen.data import pack
-
+def song_sequences(songs: list[str], tokenizer, block_size: int) -> tuple[list[list[int]], int]:
+    """One token sequence per song, ``EOS song EOS`` (the leading EOS opens a song as at
+    sampling time, the trailing one ends it), and how many songs ``block_size`` truncated
+    (a truncated song keeps its first ``block_size`` tokens and has no closing EOS)."""
+    eos = tokenizer.eos_token_id
     ids = tokenizer(songs, add_special_tokens=False)["input_ids"]
-    return pack(ids, block_size, separator=tokenizer.eos_token_id)
+    sequences = [[eos, *song, eos][:block_size] for song in ids]
+    return sequences, sum(len(song) + 2 > block_size for song in ids)

@@ -132,6 +132,11 @@ def most_common_scheme(songs: list[str], window: int = 4) -> str:
     return max(counts, key=lambda s: (counts[s], len(s))) if counts else ""
 
 
+def line_counts(songs: list[str]) -> list[int]:
+    """Lines per song (blank lines and section tags not counted)."""
+    return [sum(map(len, stanzas(song))) for song in songs]
+
+
 def syllables(line: str) -> int:
     """Syllables of a line: CMU counts, vowel groups for unknown words."""
     total = 0
@@ -195,11 +200,10 @@ def song_metrics(samples: list[str], artist: list[str], copies: CopyIndex,
     def line_syllables(songs: list[str]) -> list[int]:
         return [syllables(line) for song in songs for lines in stanzas(song) for line in lines]
 
-    def line_counts(songs: list[str]) -> list[int]:
-        return [sum(map(len, stanzas(song))) for song in songs]
-
     reference = most_common_scheme(artist, window)
     sample_syl, sample_lines = line_syllables(samples), line_counts(samples)
+    artist_lines = line_counts(artist)
+    usual = max(set(artist_lines), key=lambda k: (artist_lines.count(k), k), default=0)
     f1 = [scheme_f1(scheme(lines, window), reference) for s in samples for lines in stanzas(s)]
 
     def mean(xs: list[float]) -> float:
@@ -211,7 +215,8 @@ def song_metrics(samples: list[str], artist: list[str], copies: CopyIndex,
         "syllables_per_line": mean(sample_syl),
         "syllables_w1": wasserstein(sample_syl, line_syllables(artist)),
         "lines_per_song": mean(sample_lines),
-        "lines_w1": wasserstein(sample_lines, line_counts(artist)),
+        "lines_w1": wasserstein(sample_lines, artist_lines),
+        "usual_line_count_share": mean([float(n == usual) for n in sample_lines]),
         "distinct_1": distinct(samples, 1),
         "distinct_2": distinct(samples, 2),
         "longest_copy": mean([copies.longest(s) for s in samples]),

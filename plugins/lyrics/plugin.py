@@ -42,17 +42,23 @@ def prepare_data(run, backbone):
     from tlgen import DataSplits
     from tlgen.data import CausalLMCollator, TokenSequences
 
-    from .data import load_songs, pack_songs
+    from .data import load_songs, song_sequences
 
     d = run.config.data
     songs = load_songs(d.path, d.validation_fraction, run.config.seed)
-    train = TokenSequences(pack_songs(songs.train, backbone.tokenizer, d.block_size))
-    validation = TokenSequences(pack_songs(songs.validation, backbone.tokenizer, d.block_size))
-    run.log(f"lyrics: {len(songs.train)} songs to train on ({sum(train.lengths()):,} tokens in "
-            f"{len(train)} blocks), {len(songs.validation)} held out")
-    return DataSplits(train=train, validation=validation,
+    train, cut = song_sequences(songs.train, backbone.tokenizer, d.block_size)
+    validation, cut_val = song_sequences(songs.validation, backbone.tokenizer, d.block_size)
+    train = TokenSequences(train)
+    notes = [f"{len(songs.train)} songs to train on, one song per sequence "
+             f"({sum(train.lengths()):,} tokens), {len(songs.validation)} held out",
+             f"songs longer than data.block_size={d.block_size} tokens, truncated: "
+             f"{cut} of {len(songs.train)} training, {cut_val} of {len(songs.validation)} "
+             "held out"]
+    for note in notes:
+        run.log(f"lyrics: {note}")
+    return DataSplits(train=train, validation=TokenSequences(validation),
                       collate_fn=CausalLMCollator(backbone.tokenizer.pad_token_id),
-                      lengths=train.lengths(), extras={"songs": songs})
+                      lengths=train.lengths(), extras={"songs": songs, "notes": notes})
 
 
 @hookimpl
@@ -62,7 +68,9 @@ def sample(run, backbone, data, n, stage):
     cfg = run.config.sample
     prompts = cfg.prompts or sampling.default_prompts(data.extras["songs"].validation)
     prompts = [prompts[i % len(prompts)] for i in range(n)]
-    songs = sampling.generate(backbone.model, backbone.tokenizer, prompts, cfg, run.device)
+    songs = sampling.generate(backbone.model, backbone.tokenizer, prompts,
+                              data.extras["songs"].train, cfg, run.device,
+                              run.config.evaluate.rhyme_window)
     sampling.save(songs, run.samples_dir(stage))
     return songs
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 from tlgen import TlgenError
-from tlgen.plugins.lyrics.data import hold_out, load_songs, pack_songs, read_songs, split_songs
+from tlgen.plugins.lyrics.data import (hold_out, load_songs, read_songs, song_sequences,
+                                       split_songs)
 
 TAGGED = """[Verse 1]
 I walked along the river
@@ -72,13 +73,16 @@ def test_hold_out_keeps_at_least_one_song_on_each_side():
     assert len(songs.train) == len(songs.validation) == 1
 
 
-def test_songs_are_packed_into_full_blocks_with_eos_between(tiny_backbone):
+def test_one_song_per_sequence_with_eos_at_its_ends_and_truncation_counted(tiny_backbone):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
-    songs = ["one little song", "another little song", "a third"]
-    blocks = pack_songs(songs, tokenizer, block_size=8)
-    assert all(len(b) == 8 for b in blocks[:-1]) and len(blocks[-1]) <= 8
-    stream = [token for block in blocks for token in block]
-    assert stream.count(tokenizer.eos_token_id) == 3
-    assert tokenizer.decode(stream, skip_special_tokens=True) == "".join(songs)
+    eos = tokenizer.eos_token_id
+    songs = ["one little song", "another little song that is rather longer", "a third"]
+    sequences, cut = song_sequences(songs, tokenizer, block_size=10)
+    assert len(sequences) == 3  # no song shares a sequence (nor attention) with another
+    for song, seq in zip(songs, sequences):
+        assert seq[0] == eos and eos not in seq[1:-1] and len(seq) <= 10
+        full = tokenizer(song, add_special_tokens=False)["input_ids"]
+        assert seq[1:] == ([*full, eos] if len(full) + 2 <= 10 else full[:9])
+    assert cut == sum(len(tokenizer(s)["input_ids"]) + 2 > 10 for s in songs) >= 1
