@@ -86,4 +86,4 @@ def evaluate(run, data, samples):
 def report(run, data, results):
     from .report import sections
 
-    return sections(run, data.extras["songs"], results)
+    return sections(run, data.extras["songs"], results, data.extras.get("notes", []))

@@ -97,8 +97,9 @@ def side_by_side(columns: dict[str, list[str]], window: int) -> dict:
     return {"columns": list(columns), "rows": rows}
 
 
-def sections(run, songs: Songs, results: dict) -> list[dict]:
-    """The lyrics plugin's report sections, from the artist's songs and the stages' results."""
+def sections(run, songs: Songs, results: dict, notes: list[str] = ()) -> list[dict]:
+    """The lyrics plugin's report sections, from the artist's songs, the data ``notes`` and
+    the stages' results."""
     cfg = run.config.evaluate
     samples = {stage: result.samples for stage, result in results.items()}
     artist = m.judge(songs.validation, songs.train, cfg)
@@ -108,10 +109,12 @@ def sections(run, songs: Songs, results: dict) -> list[dict]:
         columns["the artist's held-out song"] = [songs.validation[i % len(songs.validation)]
                                                  for i in range(n)]
     return [
+        {"title": "Training data", "items": list(notes)},
         {"title": "Held-out perplexity", "image": perplexity_plot(run.dir, results)},
         {"title": "The artist's songs vs the model's",
          "table": comparison_table(artist, {s: r.metrics for s, r in results.items()})},
-        {"title": "Line and song shapes", "image": shape_plot(run.dir, songs.train, samples)},
+        {"title": "Line and song shapes (the artist's training songs against the samples)",
+         "image": shape_plot(run.dir, songs.train, samples)},
         {"title": "Songs from the same prompt (end-rhyme letters marked)",
          "table": side_by_side(columns, cfg.rhyme_window)},
     ]

@@ -75,4 +75,12 @@ def test_song_metrics_of_real_sonnets_against_the_artist():
     assert got["rhyme_density"] > 0.7 and got["scheme_f1"] > 0.7
     assert 9.5 < got["syllables_per_line"] < 11
     assert got["lines_per_song"] == pytest.approx(14, abs=0.2)
+    assert got["usual_line_count_share"] == pytest.approx(14 / 15)  # sonnet 99 has 15 lines
     assert got["copied_8gram_share"] < 0.05 and got["longest_copy"] < 8
+
+
+def test_usual_line_count_share_counts_songs_of_the_artists_most_common_length():
+    artist = ["a\nb", "c\nd", "e\nf\ng"]
+    got = m.song_metrics(["x\ny", "x\ny\nz", "x\n\ny"], artist, m.CopyIndex(artist))
+    assert got["usual_line_count_share"] == pytest.approx(2 / 3)
+    assert m.line_counts(["[Verse]\na\n\nb\nc"]) == [3]

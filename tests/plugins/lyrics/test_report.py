@@ -59,13 +59,14 @@ def test_the_perplexity_curve_starts_at_the_base_model(tmp_path):
 def test_sections_come_from_the_results_and_render(tmp_path):
     """Nothing under run.dir but what the report writes: the samples are the results'."""
     run = fake_run(tmp_path)
-    sections = r.sections(run, ARTIST, results(["before song\nline"], [SONG]))
+    sections = r.sections(run, ARTIST, results(["before song\nline"], [SONG]), ["2 songs"])
+    assert sections[0] == {"title": "Training data", "items": ["2 songs"]}
     for section in sections:
         check_section(section, "lyrics")
     songs = sections[-1]["table"]
     assert songs["columns"] == ["before", "after", "the artist's held-out song"]
     assert songs["rows"][0][2] == r.marked(ARTIST.validation[0], 4)
-    comparison = {row[0]: row[1:] for row in sections[1]["table"]["rows"]}
+    comparison = {row[0]: row[1:] for row in sections[2]["table"]["rows"]}
     assert comparison["rhyme_density"][0] == pytest.approx(
         plugin.evaluate(run, SimpleNamespace(extras={"songs": ARTIST}),
                         ARTIST.validation)["rhyme_density"])

@@ -1,0 +1,87 @@
+"""Writing songs in the artist's form: the line count held, no song ending mid-line, lines
+reranked for the artist's rhyme scheme (a tiny Llama built in code; SmolLM2 only when slow)."""
+
+import pytest
+from tlgen.plugins.lyrics import metrics as m
+from tlgen.plugins.lyrics import sampling as s
+from tlgen.plugins.lyrics.config import LyricsSample
+
+ARTIST = ["I saw a cat\nit wore a hat\nit ran away\nand would not stay",
+          "The sun goes down\nupon the town\nthe night is long\nI sing a song",
+          "one line\nand two\n\nthree more\nfour"]
+
+
+def test_the_form_is_the_usual_line_count_and_its_most_common_scheme():
+    assert s.target_lines(ARTIST, "mode", 3, seed=0) == [4, 4, 4]
+    assert s.song_form(ARTIST, 4, window=4) == ["AABB"]
+    assert s.song_form(ARTIST, 7, window=4) == ["A" * 7]  # no song that long: one stanza
+    drawn = s.target_lines(ARTIST * 10 + ["a\nb"], "sample", 200, seed=1)
+    assert set(drawn) == {2, 4}
+
+
+def test_a_song_fills_its_stanzas_in_order():
+    song = s.start_song("[Chorus]", ["AB", "A"])
+    assert song.header == "[Chorus]" and song.next_slot() == (0, 0)
+    for line in ("one", "two", "three"):
+        song.add(line)
+    assert song.next_slot() is None
+    assert song.text() == "[Chorus]\none\ntwo\n\nthree"
+    first = s.start_song("Shall I compare thee", ["ABAB"])
+    assert first.stanzas == [["Shall I compare thee"]] and first.next_slot() == (0, 1)
+
+
+def test_reranking_keeps_the_scheme_and_prefers_fresh_complete_lines():
+    song = s.start_song("The sun goes down behind the hill,", ["ABAB"])
+    song.add("The birds fly home across the sky,")
+    cands = ["it rains", "a day" + s.CUT, "the hill,", "the air is calm and still,",
+             "and calm and still" + s.CUT]
+    assert s.choose(cands, song, 4) == "the air is calm and still,"
+    assert s.candidates(song, 8) == 8  # line 3 rhymes with line 1
+    free = s.start_song("The sun goes down behind the hill,", ["ABAB"])
+    assert s.candidates(free, 8) == 2
+    assert s.choose(["upon the hill", "across the sky"], free, 4) == "across the sky"
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_backbone):
+    from tlgen.plugins.lyrics.backbone import load
+
+    model, tokenizer = load(str(tiny_backbone))
+    return model.eval(), tokenizer
+
+
+def test_candidates_are_whole_lines_without_end_of_song(tiny):
+    model, tokenizer = tiny
+    cfg = LyricsSample(max_line_tokens=6, temperature=2.0)
+    texts = [tokenizer.eos_token + "Shall I compare thee\n", tokenizer.eos_token]
+    lines = s.sample_lines(model, tokenizer, texts, 5, cfg, "cpu")
+    assert [len(c) for c in lines] == [5, 5]
+    assert all("\n" not in c for cands in lines for c in cands)
+
+
+def test_songs_have_the_artist_line_count_and_end_after_a_whole_line(tiny):
+    model, tokenizer = tiny
+    cfg = LyricsSample(max_line_tokens=8, rhyme_candidates=4, batch_size=2, temperature=1.5)
+    songs = s.generate(model, tokenizer, ["I saw a cat", "[Verse]", "title: Rain"], ARTIST,
+                       cfg, "cpu")
+    assert [m.line_counts([song])[0] for song in songs] == [4, 4, 5]  # the title is a line
+    assert songs[0].startswith("I saw a cat\n") and songs[2].startswith("Title: Rain\n")
+    assert all(s.CUT not in song and not song.endswith("\n") for song in songs)
+
+
+def test_the_prefix_cache_gives_the_logits_of_a_plain_forward(tiny):
+    """The candidates continue the same distribution as without the shared prefill."""
+    import torch
+
+    model, tokenizer = tiny
+    tokenizer.padding_side = "left"
+    batch = tokenizer(["<eos>a b c\n", "<eos>hello there my\n"], return_tensors="pt",
+                      padding=True, add_special_tokens=False)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        cache = s.prefill(model, ids[:, :-1], mask[:, :-1])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        step = model(input_ids=ids[:, -1:], attention_mask=mask, past_key_values=cache,
+                     position_ids=positions[:, -1:]).logits[:, -1]
+        full = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1]
+    assert torch.allclose(step, full, atol=1e-4)
