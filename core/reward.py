@@ -100,7 +100,8 @@ class RewardTrainer(Trainer):
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise TlgenError("no parameter is trainable: check freeze.strategy")
-        optimizer = torch.optim.Adam(params, lr=self.cfg.lr)
+        fused = self.accelerator.device.type in ("cuda", "cpu")
+        optimizer = torch.optim.Adam(params, lr=self.cfg.lr, fused=fused)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.prior.to(self.accelerator.device)
         self.memory = ReplayMemory(self.cfg.replay_size)

@@ -109,7 +109,7 @@ class Trainer:
         no_decay = [p for p in params if p.ndim < 2]
         groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]
-        fused = self.accelerator.device.type == "cuda"
+        fused = self.accelerator.device.type in ("cuda", "cpu")  # one kernel per step, not a loop
         self.optimizer = torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.95), fused=fused)
         self.scheduler = get_scheduler(
             self.cfg.schedule if self.cfg.schedule != "constant" else "constant_with_warmup",
