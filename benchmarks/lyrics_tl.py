@@ -6,7 +6,8 @@ One invocation makes two tlgen runs on the shipped sonnets (15 held out):
      for the same number of steps and tokens.
 It prints held-out perplexity (core's ``val_perplexity``) and the rhyme/meter/copy metrics
 of each model's samples beside the real held-out sonnets, and last the ratio fine-tuned /
-scratch perplexity (target: <= 0.5).
+scratch perplexity (target: <= 0.5), then the sample targets (>= 90% of songs with the
+artist's line count, scheme F1 >= 0.45, copied 8-gram share <= 5%), each met or not.
 
     python benchmarks/lyrics_tl.py [--steps N] [--output-dir runs/benchmarks]
 """
@@ -66,6 +67,24 @@ def main() -> None:
           f"{tuned['train']['tokens']:,} tokens), scratch run {scratch_s:.0f} s")
     ratio = columns["fine-tuned"]["val_perplexity"] / columns["scratch"]["val_perplexity"]
     print(f"held-out perplexity fine-tuned / scratch: {ratio:.3f} (target <= 0.5)")
+    print_targets(columns["fine-tuned"], ratio)
+
+
+TARGETS = [  # (what, metric, at least?, bound)
+    ("samples with the artist's line count", "usual_line_count_share", True, 0.9),
+    ("end-rhyme scheme F1 (GPoeT: 0.45 rhyming)", "scheme_f1", True, 0.45),
+    ("copied 8-gram share", "copied_8gram_share", False, 0.05),
+]
+
+
+def print_targets(tuned: dict[str, float], ratio: float) -> None:
+    """Each target of the fine-tuned samples, met or not."""
+    rows = [(what, tuned[key], ">=" if low else "<=", bound,
+             tuned[key] >= bound if low else tuned[key] <= bound)
+            for what, key, low, bound in TARGETS]
+    rows.append(("perplexity fine-tuned / scratch", ratio, "<=", 0.5, ratio <= 0.5))
+    for what, value, op, bound, met in rows:
+        print(f"  {'met' if met else 'NOT met':<8} {what}: {value:.3f} (target {op} {bound})")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,8 @@ def rank(candidate: str, song: Song, window: int) -> tuple[bool, ...]:
     keeps = m.scheme([*lines, candidate], window) == scheme[: k + 1]
     fresh = end not in {(m.words(line) or [""])[-1] for line in lines}
     needed = scheme[k] not in scheme[k + 1 :] or has_rhymes(end)
-    return bool(end), keeps, not candidate.endswith(CUT), fresh, needed
+    lyric = bool(end) and not TAG.match(candidate)  # a line the metrics count as one
+    return lyric, keeps, not candidate.endswith(CUT), fresh, needed
 
 
 def choose(candidates: list[str], song: Song, window: int) -> str:

@@ -33,6 +33,8 @@ def test_a_song_fills_its_stanzas_in_order():
 def test_reranking_keeps_the_scheme_and_prefers_fresh_complete_lines():
     song = s.start_song("The sun goes down behind the hill,", ["ABAB"])
     song.add("The birds fly home across the sky,")
+    assert s.choose(["[Chorus]", "..."], song, 4) in ("[Chorus]", "...")  # nothing better
+    assert s.choose(["[Chorus]", "it rains"], song, 4) == "it rains"
     cands = ["it rains", "a day" + s.CUT, "the hill,", "the air is calm and still,",
              "and calm and still" + s.CUT]
     assert s.choose(cands, song, 4) == "the air is calm and still,"
