@@ -22,12 +22,15 @@ class LyricsSample(SampleSection):
     ``line_count`` ``"mode"`` (the artist's most common lines per song) or ``"sample"`` (drawn
     from the artist's songs); each line is the best of ``rhyme_candidates`` samples for the
     artist's rhyme scheme (1: plain sampling; a line that only has to avoid rhyming gets a
-    quarter of them), at most ``max_line_tokens`` tokens long."""
+    quarter of them), at most ``max_line_tokens`` tokens long. When no sample rhymes, the best
+    one's last word becomes the rhyme the model likes best of ``rhyme_words`` CMU rhymes of its
+    partner (0: never)."""
 
     n: int = Field(8, ge=1)
     prompts: list[str] = Field(default_factory=list)
     line_count: Literal["mode", "sample"] = "mode"
     rhyme_candidates: int = Field(8, ge=1)
+    rhyme_words: int = Field(24, ge=0)
     max_line_tokens: int = Field(24, ge=1)
     temperature: float = Field(0.9, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)

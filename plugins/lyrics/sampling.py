@@ -186,7 +186,8 @@ def sample_lines(model, tokenizer, texts: list[str], n: int, cfg, device) -> lis
             logits_processor=LogitsProcessorList([line_logits(ids.shape[1])]),
             stopping_criteria=StoppingCriteriaList([line_end]),
             pad_token_id=tokenizer.pad_token_id)
-    new = tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
+    new = [text.replace(CUT, "") for text in  # a NUL byte is no lyric; CUT marks a cut line
+           tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
     lines = [text.split("\n")[0].strip() + ("" if "\n" in text else CUT) for text in new]
     return [lines[i * n : (i + 1) * n] for i in range(len(texts))]
 
@@ -199,6 +200,67 @@ def song_so_far(song: Song, eos: str) -> str:
     if not text:
         return eos
     return eos + text + ("\n\n" if k == 0 and song.stanzas else "\n")
+
+
+def partner(song: Song, line: str, window: int) -> str | None:
+    """The end word ``line`` should rhyme with but does not (None: it keeps the scheme)."""
+    s, k = song.next_slot()
+    scheme, lines = song.form[s], song.stanzas[s] if s < len(song.stanzas) else []
+    earlier = [i for i in range(max(0, k - window), k) if scheme[i] == scheme[k]]
+    if not earlier or m.scheme([*lines, line], window) == scheme[: k + 1]:
+        return None
+    return (m.words(lines[earlier[-1]]) or [None])[-1]
+
+
+def rhyme_words(word: str, most: int) -> list[str]:
+    """Up to ``most`` CMU words that rhyme with ``word`` (shortest first: common words)."""
+    import pronouncing
+
+    found = {w for w in pronouncing.rhymes(word) if w.isalpha() and w != word}
+    return sorted(found, key=lambda w: (len(w), w))[:most]
+
+
+def rhymed(model, tokenizer, song: Song, line: str, most: int, window: int) -> str:
+    """``line``, its last word swapped for the rhyme the model likes best after the rest of
+    the line when no sampled line kept the scheme (``most``: rhyme words tried; 0: none)."""
+    word = partner(song, line, window) if most else None
+    found = [w.start() for w in m.WORD.finditer(line.lower())]
+    if word is None or not found or not (options := rhyme_words(word, most)):
+        return line
+    cut = found[-1]
+    head, tail = line[:cut].rstrip(), m.WORD.sub("", line[cut:].lower(), count=1)
+    scores = suffix_scores(model, tokenizer, tokenizer.eos_token + song_so_far_text(song) + head,
+                           [f" {w}{tail}\n" for w in options])
+    return f"{head} {options[max(range(len(options)), key=scores.__getitem__)]}{tail}".strip()
+
+
+def suffix_scores(model, tokenizer, prefix: str, suffixes: list[str]) -> list[float]:
+    """Log-probability of each suffix after ``prefix`` (the prefix run once, its cache shared)."""
+    import torch
+
+    pre = tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        suf = tokenizer(suffixes, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    device = next(model.parameters()).device
+    ids, mask = suf["input_ids"].to(device), suf["attention_mask"].to(device)
+    with torch.no_grad():
+        out = model(input_ids=pre.to(device), use_cache=True)
+        cache_ = out.past_key_values
+        cache_.batch_repeat_interleave(len(suffixes))
+        full = torch.cat([torch.ones(len(suffixes), pre.shape[1], dtype=mask.dtype,
+                                     device=device), mask], 1)
+        logits = model(input_ids=ids, attention_mask=full, past_key_values=cache_).logits
+    logp = torch.cat([out.logits[:, -1:].expand(len(suffixes), -1, -1), logits[:, :-1]], 1)
+    logp = logp.log_softmax(-1).gather(-1, ids[..., None])[..., 0]
+    return (logp * mask).sum(-1).tolist()
+
+
+def song_so_far_text(song: Song) -> str:
+    """The song's text before its next line (as ``song_so_far`` without the EOS)."""
+    return song_so_far(song, "")
 
 
 def write(model, tokenizer, songs: list[Song], cfg, device, window: int) -> list[str]:
@@ -215,7 +277,8 @@ def write(model, tokenizer, songs: list[Song], cfg, device, window: int) -> list
                 n = max(candidates(s, cfg.rhyme_candidates) for s in todo)
                 for song, lines in zip(todo, sample_lines(model, tokenizer, texts, n, cfg,
                                                           device)):
-                    song.add(choose(lines, song, window))
+                    song.add(rhymed(model, tokenizer, song, choose(lines, song, window),
+                                    cfg.rhyme_words, window))
     finally:
         tokenizer.padding_side = side
     return [song.text() for song in songs]

@@ -87,3 +87,29 @@ def test_the_prefix_cache_gives_the_logits_of_a_plain_forward(tiny):
                      position_ids=positions[:, -1:]).logits[:, -1]
         full = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1]
     assert torch.allclose(step, full, atol=1e-4)
+
+
+def test_a_line_that_misses_its_rhyme_ends_on_a_rhyme_the_model_likes(tiny):
+    model, tokenizer = tiny
+    song = s.start_song("The sun goes down behind the hill,", ["ABAB"])
+    song.add("The birds fly home across the sky,")
+    assert s.partner(song, "the air is calm and still,", 4) is None
+    assert s.partner(song, "the air is calm and warm,", 4) == "hill"
+    line = s.rhymed(model, tokenizer, song, "the air is calm and warm,", 12, 4)
+    assert line.startswith("the air is calm and ") and line.endswith(",")
+    assert m.rhymes(m.words(line)[-1], "hill") and s.partner(song, line, 4) is None
+    assert s.rhymed(model, tokenizer, song, "the air is calm and warm,", 0, 4).endswith("warm,")
+
+
+def test_suffix_scores_are_the_log_probabilities_of_a_plain_forward(tiny):
+    import torch
+
+    model, tokenizer = tiny
+    got = s.suffix_scores(model, tokenizer, "<eos>the sun", [" is", " goes down"])
+    for suffix, score in zip([" is", " goes down"], got):
+        ids = tokenizer("<eos>the sun" + suffix, return_tensors="pt")["input_ids"]
+        n = len(tokenizer(suffix)["input_ids"])
+        with torch.no_grad():
+            logp = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
+        want = logp[-n:].gather(-1, ids[0, -n:, None]).sum()
+        assert score == pytest.approx(float(want), abs=1e-3)
