@@ -29,7 +29,7 @@ class LyricsSample(SampleSection):
     n: int = Field(8, ge=1)
     prompts: list[str] = Field(default_factory=list)
     line_count: Literal["mode", "sample"] = "mode"
-    rhyme_candidates: int = Field(8, ge=1)
+    rhyme_candidates: int = Field(4, ge=1)
     rhyme_words: int = Field(24, ge=0)
     max_line_tokens: int = Field(24, ge=1)
     temperature: float = Field(0.9, gt=0)
