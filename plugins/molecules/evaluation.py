@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from tlgen import TlgenError
+
 from . import metrics as M
 from .property_model import PropertyModel
 
@@ -42,23 +44,38 @@ def reference(run, data) -> dict:
     the data at the first evaluation and kept in ``data.extras["evaluation"]``."""
     if "evaluation" in data.extras:
         return data.extras["evaluation"]
-    cfg, seed = run.config.evaluate, run.config.seed
+    cfg = run.config.evaluate
     molecules = data.extras["molecules"]
     train, test = molecules["train"], molecules["test"]
     limit = cfg.reference_max_molecules
     ref = M.Reference.build(train.smiles, test.smiles[:limit], cfg.fcd, train_limit=limit)
     shared = {"reference": ref}
     if cfg.property_model and train.has_values():
-        model = PropertyModel(seed).fit(train.smiles, train.values)
-        shared["property_model"] = model
-        shared["property_r2"] = model.r2(test.smiles, test.values)
-        shared["active_threshold"] = float(np.nanpercentile(train.values, 75))
-        run.log(f"property model: R^2 = {shared['property_r2']:.2f} on the held-out scaffolds")
+        shared |= property_model(run, data)
     series = [m for m in M.parse(test.smiles[:limit]) if m is not None]
     shared["series"] = _scores(series, ref, shared.get("property_model"))
     _write(run.samples_dir("series") / "scores.csv", shared["series"])
     data.extras["evaluation"] = shared
     return shared
+
+
+def property_model(run, data) -> dict:
+    """The series' activity model (``property_model``), its R^2 on the held-out scaffolds and
+    the training set's 75th percentile (``active_threshold``): fitted once, kept in
+    ``data.extras["property_model"]`` for evaluation and the reward stage alike."""
+    if "property_model" in data.extras:
+        return data.extras["property_model"]
+    molecules = data.extras["molecules"]
+    train, test = molecules["train"], molecules["test"]
+    if not train.has_values():
+        raise TlgenError("the predicted_activity scoring component needs a series with a "
+                         "property (e.g. pIC50): set data.property_column")
+    model = PropertyModel(run.config.seed).fit(train.smiles, train.values)
+    found = {"property_model": model, "property_r2": model.r2(test.smiles, test.values),
+             "active_threshold": float(np.nanpercentile(train.values, 75))}
+    run.log(f"property model: R^2 = {found['property_r2']:.2f} on the held-out scaffolds")
+    data.extras["property_model"] = found
+    return found
 
 
 def _unique(mols: list) -> list:

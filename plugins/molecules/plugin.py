@@ -76,7 +76,7 @@ def prepare_data(run, backbone):
              f"{len(train)} training sequences"]
     for note in notes:
         run.log(note)
-    return DataSplits(
+    data = DataSplits(
         train=TokenSequences(train),
         validation=TokenSequences(splits.sequences["validation"]),
         test=TokenSequences(splits.sequences["test"]),
@@ -85,6 +85,11 @@ def prepare_data(run, backbone):
         extras={"molecules": {name: getattr(splits, name) for name in dataset.PARTS},
                 "notes": notes},
     )
+    if run.config.train.mode == "reward":  # a bad scoring setup stops the run here, not later
+        from .reward import scorer
+
+        scorer(run, data)
+    return data
 
 
 @hookimpl
@@ -131,6 +136,22 @@ def sample(run, backbone, n, stage):
 
 
 @hookimpl
+def decode(backbone, ids):
+    """SMILES from the reward stage's token ids (the sampler's decoding)."""
+    from .sampling import decode as to_smiles
+
+    return to_smiles(backbone.tokenizer, ids)
+
+
+@hookimpl
+def reward(run, data, samples):
+    """Scores from ``[scoring]`` after the diversity filter; its memory is in ``run.state``."""
+    from .reward import score_batch, scorer
+
+    return score_batch(run, scorer(run, data), samples)
+
+
+@hookimpl
 def evaluate(run, data, samples, stage):
     from .evaluation import evaluate_samples
 
@@ -145,4 +166,9 @@ def report(run, data, results):
     scores = {"series": reference(run, data)["series"]}
     scores |= {stage: run.state["scores"][stage] for stage in results
                if stage in run.state.get("scores", {})}
-    return sections(run.dir, scores, data.extras.get("notes", []))
+    if run.config.train.mode != "reward":
+        return sections(run.dir, scores, data.extras.get("notes", []))
+    from .reporting import REWARD_STAGES, reward_sections
+
+    return [*reward_sections(run, set(data.extras["molecules"]["train"].smiles)),
+            *sections(run.dir, scores, data.extras.get("notes", []), REWARD_STAGES)]

@@ -86,6 +86,12 @@ def sample_ids(model, bos: int, eos: int, pad: int, batch: int, length: int, war
     return out
 
 
+def decode(tokenizer, ids) -> list[str]:
+    """SMILES from token ids: special tokens dropped, and the spaces that word-level decoders
+    put between tokens removed (no SMILES has one)."""
+    return ["".join(text.split()) for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+
 def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, max_tokens: int | None = None,
              unique: bool = False, seed: int = 0, bf16: bool | None = None,
@@ -110,8 +116,7 @@ def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float
         with autocast:
             ids = sample_ids(model, tokenizer.bos_token_id, tokenizer.eos_token_id,
                              tokenizer.pad_token_id, size, length, warpers, generator)
-        for text in tokenizer.batch_decode(ids[:, 1:], skip_special_tokens=True):
-            text = "".join(text.split())  # word-level decoders join with spaces; no SMILES has one
+        for text in decode(tokenizer, ids[:, 1:]):
             if unique and text in seen:
                 continue
             seen.add(text)

@@ -1,6 +1,7 @@
 """Report sections as data, from the per-molecule scores that evaluate keeps and the data notes."""
 
 import pandas as pd
+import pytest
 
 from tlgen.report import check_section
 from tlgen.plugins.molecules.reporting import sections
@@ -42,3 +43,30 @@ def test_top_samples_are_novel_and_ranked_by_predicted_activity(tmp_path):
 
 def test_no_scores_no_notes_no_sections(tmp_path):
     assert sections(tmp_path, {}, []) == []
+
+
+def test_a_reward_run_reports_its_best_molecules_and_scaffolds(tmp_path):
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tlgen.plugins.molecules.config import MoleculesScoring
+    from tlgen.plugins.molecules.reporting import reward_sections
+
+    scored = {SMILES[0]: (0.9, (0.9,), (0.55,), "c1ccccc1"),
+              SMILES[1]: (0.7, (0.7,), (0.6,), "c1ccc(Oc2ccccc2)cc1"),
+              SMILES[2]: (0.2, (0.2,), (0.4,), "")}
+    run = SimpleNamespace(dir=tmp_path, state={"reward": {"molecules": scored,
+                                                          "buckets": Counter()}},
+                          config=SimpleNamespace(scoring=MoleculesScoring(
+                              components={"qed": {}}, min_score=0.5)))
+    grid, table, counts = [check_section(s, "molecules")
+                           for s in reward_sections(run, known={SMILES[1]})]
+    assert grid["image"].stat().st_size > 10_000
+    assert table["table"]["rows"] == [[SMILES[0], "", 0.9, 0.55], [SMILES[1], "yes", 0.7, 0.6],
+                                      [SMILES[2], "", 0.2, 0.4]]
+    assert dict(counts["table"]["rows"]) == {
+        "molecules scored (unique, valid)": 3, "unique Murcko scaffolds": 3,
+        "molecules scoring >= 0.5": 2, "their unique scaffolds": 2, "best score": 0.9,
+        "mean of the top 10": pytest.approx(0.6)}
+    run.state["reward"]["molecules"] = {}
+    assert reward_sections(run, known=set()) == []
