@@ -21,6 +21,7 @@ from . import metrics as M
 from .scoring import Scorer, build
 
 KEY = "reward"
+UNFILTERED = "before filter"  # the score before the diversity filter, beside the components
 
 
 def scorer(run, data) -> Scorer:
@@ -51,7 +52,8 @@ def murcko(mol: Chem.Mol) -> str:
 
 def score_batch(run, scorer: Scorer, samples: list[str]) -> Rewards:
     """Scores in [0, 1] (0: invalid, repeated or filtered), each component's transformed value
-    per sample, validity, and the number of new molecules scored."""
+    per sample (and the score before the diversity filter), validity, and the number of new
+    molecules scored."""
     RDLogger.DisableLog("rdApp.*")  # invalid samples are expected; deepchem turns logs back on
     mols = M.parse(samples)
     keys = [Chem.MolToSmiles(m) if m is not None else None for m in mols]
@@ -66,6 +68,8 @@ def score_batch(run, scorer: Scorer, samples: list[str]) -> Rewards:
     width = len(scorer.labels)
     values = [seen[k][1] if k is not None else (0.0,) * width for k in keys]
     components = {label: [v[j] for v in values] for j, label in enumerate(scorer.labels)}
+    if run.config.scoring.diversity_filter != "none":  # the objective the filter then cuts
+        components[UNFILTERED] = [seen[k][0] if k is not None else 0.0 for k in keys]
     return Rewards(scores=scores, components=components, valid=[k is not None for k in keys],
                    calls=len(new))
 

@@ -122,7 +122,10 @@ def test_the_diversity_filter_zeroes_repeats_and_full_buckets():
     assert second.scores[0] == 0.0  # a third benzene: its bucket of 2 is full
     assert second.scores[1] == 0.0  # seen in an earlier batch
     assert second.scores[2] > 0 and second.calls == 2
-    assert set(second.components) == {"qed"} and second.components["qed"][1] > 0
+    assert set(second.components) == {"qed", "before filter"}
+    assert second.components["qed"][1] > 0  # the molecule's values, though it scores 0 now
+    assert second.components["before filter"][:2] == [run.state["reward"]["molecules"][k][0]
+                                                      for k in ("CCCc1ccccc1", "CCc1ccccc1")]
     assert [smiles for smiles, *_ in best(run, 2)] == sorted(
         ["CCCc1ccccc1", "CCc1ccccc1", "Cc1ccccc1", "CCO"],
         key=lambda k: -run.state["reward"]["molecules"][k][0])[:2]
@@ -140,6 +143,7 @@ def test_below_min_score_fills_no_bucket_and_without_the_filter_repeats_keep_the
     assert first.scores[1] == 0.0  # a second copy in one batch still scores 0 (REINVENT)
     again = score_batch(run, s, ["Cc1ccccc1"])
     assert again.scores == [first.scores[0]] and again.calls == 0
+    assert set(again.components) == {"qed"}
 
 
 # ---------------------------------------------------------------- bad input
