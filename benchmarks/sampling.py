@@ -1,10 +1,16 @@
-"""SMILES/s of the molecules plugin's KV-cached batched sampler vs an uncached token loop, same model.
+"""SMILES/s of the molecules plugin's sampler vs `transformers` `generate`, same model, batch
+and length, side by side in one run.
 
-    python benchmarks/sampling.py [--model FOLDER] [--n 5000] [--threads 2]
+    python benchmarks/sampling.py [--model FOLDER] [--n 5000] [--batch-size 500] [--threads 2]
 
-The uncached loop is the naive sampler: the same batch, but each step runs the model
-over the whole prefix again (no KV cache) until every row has ended. The ratio is
-printed last.
+`generate` runs with ``do_sample=True``, its KV cache, the same batch size, ``max_length``
+= the model's context and EOS as the stop token (it stops when every row of the batch has
+ended). tlgen's sampler (`tlgen.plugins.molecules.sampling.generate`) is the same KV-cached
+loop but drops each row from the batch (and its cache) as soon as it ends. Both are timed
+in fp32 (best of ``--repeats``); tlgen's is timed again with the bf16 autocast it uses by default where the CPU
+has bf16 matrix units, and so is `generate`. Each line also gives the useful FLOP rate (2 x non-embedding
+parameters x real tokens drawn, plus attention) as a share of this process's measured fp32
+matmul peak at the same thread count. The ratio tlgen / generate (fp32) is printed last.
 """
 
 from __future__ import annotations
@@ -15,59 +21,90 @@ import time
 import torch
 
 from tlgen.plugins.molecules import backbone, metrics, sampling
+from tlgen.trainer import peak_flops
 
 
 @torch.no_grad()
-def uncached(model, tokenizer, n: int, batch_size: int, length: int) -> list[str]:
-    """The naive token loop: full forward over the prefix at every step."""
+def hf_generate(model, tokenizer, n: int, batch_size: int, length: int,
+                generator_seed: int = 0) -> list[str]:
+    """``n`` SMILES from ``model.generate`` (multinomial sampling, KV cache)."""
+    torch.manual_seed(generator_seed)
     out = []
     for start in range(0, n, batch_size):
-        ids = torch.full((min(batch_size, n - start), 1), tokenizer.bos_token_id)
-        ended = torch.zeros(len(ids), dtype=torch.bool)
-        while ids.shape[1] < length and not ended.all():
-            probs = torch.softmax(model(input_ids=ids, use_cache=False).logits[:, -1].float(), -1)
-            token = torch.multinomial(probs, 1)
-            token[ended] = tokenizer.pad_token_id
-            ended |= token[:, 0] == tokenizer.eos_token_id
-            ids = torch.cat([ids, token], dim=1)
-        out += ["".join(t.split()) for t in tokenizer.batch_decode(ids[:, 1:], skip_special_tokens=True)]
+        rows = min(batch_size, n - start)
+        bos = torch.full((rows, 1), tokenizer.bos_token_id)
+        ids = model.generate(bos, attention_mask=torch.ones_like(bos), do_sample=True,
+                             use_cache=True, max_length=length, top_k=0, top_p=1.0,
+                             temperature=1.0, eos_token_id=tokenizer.eos_token_id,
+                             pad_token_id=tokenizer.pad_token_id)
+        out += sampling.decode(tokenizer, ids[:, 1:])
     return out
 
 
-def timed(label: str, draw, n: int) -> float:
-    start = time.perf_counter()
-    smiles = draw()
-    seconds = time.perf_counter() - start
+def useful_flops(model, tokenizer, smiles: list[str]) -> float:
+    """FLOPs that drawing these SMILES needs at the least: each real token (BOS..EOS) costs
+    2 x non-embedding parameters plus attention over its prefix (2 x 2 x layers x d x
+    position), as in Kaplan et al.'s per-token forward count."""
+    cfg = model.config
+    embedding = sum(p.numel() for n, p in model.named_parameters() if "wte" in n or "wpe" in n)
+    dense = 2 * (model.num_parameters() - embedding)
+    total = 0.0
+    for ids in tokenizer(smiles, add_special_tokens=False)["input_ids"]:
+        tokens = len(ids) + 1  # positions fed to the model: BOS and every SMILES token
+        total += tokens * dense + 4 * cfg.n_layer * cfg.n_embd * tokens * (tokens + 1) / 2
+    return total
+
+
+def timed(label: str, draw, model, tokenizer, peak: float, repeats: int) -> float:
+    """The best of ``repeats`` timings (other processes on the machine only ever slow a run)."""
+    seconds = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        smiles = draw()
+        seconds = min(seconds, time.perf_counter() - start)
     valid = sum(m is not None for m in metrics.parse(smiles)) / len(smiles)
-    print(f"{label:<34} {n:>6} SMILES in {seconds:7.2f} s = {n / seconds:8.1f} SMILES/s "
-          f"(valid {valid:.3f})")
-    return n / seconds
+    share = useful_flops(model, tokenizer, smiles) / seconds / peak
+    print(f"{label:<40} {len(smiles):>6} SMILES in {seconds:7.2f} s = "
+          f"{len(smiles) / seconds:8.1f} SMILES/s, valid {valid:.3f}, "
+          f"{share:6.1%} of the fp32 matmul peak")
+    return len(smiles) / seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(backbone.SHIPPED_PRIOR))
     parser.add_argument("--n", type=int, default=5000)
-    parser.add_argument("--uncached-n", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timings per line, best kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tokenizer = backbone.load_pretrained(args.model)
     model.eval()
     length = sampling.context_size(model)
     bf16 = sampling.fast_bf16(torch.device("cpu"))
-    print(f"model {args.model}: {model.num_parameters() / 1e6:.2f}M parameters, "
-          f"{args.threads} threads, bf16 autocast {'on' if bf16 else 'off'} for the cached sampler")
-    sampling.generate(model, tokenizer, 50, batch_size=50)  # warm-up
-    fast = timed("KV-cached batched (tlgen sampler)",
-                 lambda: sampling.generate(model, tokenizer, args.n, args.batch_size), args.n)
-    timed("KV-cached batched, fp32",
-          lambda: sampling.generate(model, tokenizer, args.n, args.batch_size, bf16=False), args.n)
-    slow = timed("uncached token loop (fp32)",
-                 lambda: uncached(model, tokenizer, args.uncached_n, args.batch_size, length),
-                 args.uncached_n)
-    print(f"speed-up of the cached sampler: {fast / slow:.1f}x ({fast:.0f} vs {slow:.1f} SMILES/s)")
+    peak = peak_flops(torch.device("cpu"), "fp32")
+    print(f"model {args.model}: {model.num_parameters() / 1e6:.2f}M parameters, batch "
+          f"{args.batch_size}, max length {length}, {args.threads} threads; measured fp32 "
+          f"matmul peak {peak / 1e9:.0f} GFLOP/s")
+    sampling.generate(model, tokenizer, 50, batch_size=50, bf16=False)  # warm-up
+    hf_generate(model, tokenizer, 50, 50, length)
+    ours = timed("tlgen sampler, fp32", lambda: sampling.generate(
+        model, tokenizer, args.n, args.batch_size, bf16=False), model, tokenizer, peak, args.repeats)
+    hf = timed("transformers generate, fp32", lambda: hf_generate(
+        model, tokenizer, args.n, args.batch_size, length), model, tokenizer, peak, args.repeats)
+    if bf16:
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+        fast = timed("tlgen sampler, bf16 autocast (default)", lambda: sampling.generate(
+            model, tokenizer, args.n, args.batch_size, bf16=True), model, tokenizer, peak, args.repeats)
+        with autocast:
+            hf16 = timed("transformers generate, bf16 autocast", lambda: hf_generate(
+                model, tokenizer, args.n, args.batch_size, length), model, tokenizer, peak,
+                args.repeats)
+        print(f"tlgen sampler / transformers generate (bf16 autocast): {fast / hf16:.2f}x; "
+              f"tlgen default / generate default (bf16 vs fp32): {fast / hf:.2f}x")
+    print(f"tlgen sampler / transformers generate (fp32, same model, batch, length): "
+          f"{ours / hf:.2f}x ({ours:.0f} vs {hf:.0f} SMILES/s)")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,11 @@ class MoleculesData(DataSection):
 
     ``random_positions``: the share of training sequences placed at a random offset in the
     model's context, so that a prior pretrained on short molecules also trains the positions
-    that a series' longer SMILES reach (0: every sequence starts at position 0)."""
+    that a series' longer SMILES reach (0: every sequence starts at position 0).
+
+    ``randomize``: the share of training rows that, each epoch, are a fresh restricted
+    random SMILES of the molecule instead of the canonical one (REINVENT's randomised
+    SMILES; validation and test stay canonical)."""
 
     source: str = "chembl2321810"
     smiles_column: str | None = None
@@ -51,7 +55,7 @@ class MoleculesData(DataSection):
     split: Literal["scaffold", "random"] = "scaffold"
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     min_molecules: int = Field(30, ge=3)
-    augment: int = Field(0, ge=0)
+    randomize: float = Field(0.0, ge=0, le=1)
     random_positions: float = Field(0.0, ge=0, le=1)
     validation_size: int = Field(2000, ge=1)
 

@@ -268,11 +268,13 @@ def split(smiles: list[str], fractions: tuple[float, float, float], method: str 
     return [list(map(int, part)) for part in (train, valid, test)]
 
 
-def randomized(smiles: list[str], copies: int, seed: int = 0) -> list[str]:
-    """``copies`` random (non-canonical) SMILES of each molecule, for augmentation."""
+def restricted_random_smiles(smiles: str, rng) -> str:
+    """A random SMILES of the molecule, the "restricted" variant of Arus-Pous et al. (2019)
+    that REINVENT trains on: the atoms renumbered at random, then written by RDKit's
+    non-canonical writer (which keeps its branch and ring-closure preferences, unlike
+    ``doRandom``). Stereo is kept; ``rng`` (a numpy Generator) draws the atom order."""
     from rdkit import Chem
 
-    out = []
-    for i, s in enumerate(smiles):
-        out += list(Chem.MolToRandomSmilesVect(Chem.MolFromSmiles(s), copies, randomSeed=seed + i))
-    return out
+    mol = Chem.MolFromSmiles(smiles)
+    order = rng.permutation(mol.GetNumAtoms()).tolist()
+    return Chem.MolToSmiles(Chem.RenumberAtoms(mol, order), canonical=False)

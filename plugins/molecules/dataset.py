@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tlgen import TlgenError
+from tlgen.data import TokenSequences
 
 from . import data
 from .config import MoleculesData
@@ -63,9 +64,8 @@ def load(cfg: MoleculesData, seed: int = 0, max_chars: int | None = None) -> Spl
     return Splits(train, valid, test, name, molecules.notes)
 
 
-def fit(splits: Splits, tokenizer, context: int, augment: int = 0, seed: int = 0) -> Splits:
-    """The molecules of each part that the backbone can learn, with their token sequences;
-    with ``augment``, that many randomised SMILES per training molecule join its sequences."""
+def fit(splits: Splits, tokenizer, context: int) -> Splits:
+    """The molecules of each part that the backbone can learn, with their token sequences."""
     notes, parts, sequences = list(splits.notes), {}, {}
     for name in PARTS:
         kept, encoded, dropped = usable(tokenizer, getattr(splits, name), context,
@@ -74,15 +74,38 @@ def fit(splits: Splits, tokenizer, context: int, augment: int = 0, seed: int = 0
     if not sequences["train"]:
         raise TlgenError(f"data {splits.source}: no training molecule fits the backbone "
                          "(vocabulary or context); see the messages above")
-    if augment:
-        train = parts["train"]
-        extra = data.MoleculeSet(data.randomized(train.smiles, augment, seed),
-                                 [float("nan")] * augment * len(train.smiles),
-                                 [w for w in train.where for _ in range(augment)])
-        _, encoded, dropped = usable(tokenizer, extra, context, f"{splits.source} augmented")
-        sequences["train"], notes = sequences["train"] + encoded, notes + dropped
     return Splits(parts["train"], parts["validation"], parts["test"], splits.source, notes,
                   sequences)
+
+
+class RandomizedSequences(TokenSequences):
+    """Training sequences where a ``share`` of the rows is, each epoch, a fresh restricted
+    random SMILES of the molecule instead of its canonical form (REINVENT's randomised-SMILES
+    transfer learning and pretraining). What a row holds depends only on (seed, epoch, row):
+    a resumed run sees the same strings. A random form that the backbone cannot take (a
+    token outside its vocabulary, longer than its context) falls back to the canonical one."""
+
+    def __init__(self, smiles: list[str], sequences: list[list[int]], tokenizer, context: int,
+                 share: float = 1.0, seed: int = 0) -> None:
+        super().__init__(sequences)
+        self.smiles, self.tokenizer, self.context = smiles, tokenizer, context
+        self.share, self.seed, self.epoch = share, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> list[int]:
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if rng.random() >= self.share:
+            return self.sequences[index]
+        form = data.restricted_random_smiles(self.smiles[index], rng)
+        ids = self.tokenizer(form, add_special_tokens=False)["input_ids"]
+        unk = self.tokenizer.unk_token_id
+        if len(ids) + 2 > self.context or (unk is not None and unk in ids):
+            return self.sequences[index]
+        return [self.tokenizer.bos_token_id, *ids, self.tokenizer.eos_token_id]
 
 
 def _source(cfg: MoleculesData) -> data.Source:

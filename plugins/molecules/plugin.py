@@ -68,16 +68,20 @@ def prepare_data(run, backbone):
     cfg, tokenizer = run.config.data, backbone.tokenizer
     context = sampling.context_size(backbone.model)
     splits = dataset.load(cfg, run.config.seed, dataset.char_limit(context, tokenizer))
-    splits = dataset.fit(splits, tokenizer, context, cfg.augment, run.config.seed)
+    splits = dataset.fit(splits, tokenizer, context)
     train = splits.sequences["train"]
     notes = [*splits.notes, f"data {splits.source}: {len(splits.train.smiles)} train, "
              f"{len(splits.validation.smiles)} validation, {len(splits.test.smiles)} test "
              f"molecules ({'MOSES test' if cfg.source == 'moses' else cfg.split} split); "
-             f"{len(train)} training sequences"]
+             f"{len(train)} training sequences"
+             + (f", {cfg.randomize:.0%} of them a fresh random SMILES each epoch"
+                if cfg.randomize else "")]
     for note in notes:
         run.log(note)
     data = DataSplits(
-        train=TokenSequences(train),
+        train=dataset.RandomizedSequences(splits.train.smiles, train, tokenizer, context,
+                                          cfg.randomize, run.config.seed)
+        if cfg.randomize else TokenSequences(train),
         validation=TokenSequences(splits.sequences["validation"]),
         test=TokenSequences(splits.sequences["test"]),
         collate_fn=CausalLMCollator(tokenizer.pad_token_id),

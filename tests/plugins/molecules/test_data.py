@@ -93,11 +93,14 @@ def test_default_series_has_pic50_and_scaffold_split_is_disjoint():
     assert not train & test
 
 
-def test_randomised_smiles_are_the_same_molecules():
-    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "c1ccc2[nH]ccc2c1"]
-    variants = data.randomized(smiles, 3)
-    assert len(variants) == 6
-    assert {Chem.CanonSmiles(v) for v in variants} == set(smiles)
+def test_restricted_random_smiles_keep_rdkit_writing_rules():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    forms = {data.restricted_random_smiles("CC(=O)Oc1ccccc1C(=O)O", rng) for _ in range(30)}
+    assert len(forms) > 5 and {Chem.CanonSmiles(f) for f in forms} == {"CC(=O)Oc1ccccc1C(=O)O"}
+    # restricted, not RDKit's doRandom: ring closures before branches, as RDKit's own writer
+    assert all(Chem.MolToSmiles(Chem.MolFromSmiles(f), canonical=False) == f for f in forms)
 
 
 def test_unknown_tokens_and_long_molecules_are_reported():
@@ -144,12 +147,43 @@ def test_over_long_rows_are_dropped_before_rdkit_and_counted(tmp_path, monkeypat
     assert sum(len(s.smiles) for s in (splits.train, splits.validation, splits.test)) == 40
 
 
-def test_augmented_sequences_pass_the_same_checks():
-    tokenizer = smiles_tokenizer(["CC(=O)Oc1ccccc1C(=O)O"])
-    aspirin = data.MoleculeSet(["CC(=O)Oc1ccccc1C(=O)O"], [math.nan], [1])
-    splits = dataset.Splits(aspirin, aspirin, aspirin, "set")
-    context = len(dataset.encode(tokenizer, aspirin.smiles)[0])  # the canonical form just fits
-    fitted = dataset.fit(splits, tokenizer, context, augment=20, seed=0)
-    lengths = [len(s) for s in fitted.sequences["train"]]
-    assert max(lengths) <= context and 1 < len(lengths) < 21
-    assert any("set augmented: skipped" in note for note in fitted.notes)
+def randomized_set(share=1.0, context=None):
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "C[C@H](N)C(=O)O", "c1ccc2[nH]ccc2c1"]
+    tokenizer = smiles_tokenizer(smiles)
+    sequences = dataset.encode(tokenizer, smiles)
+    context = context or max(map(len, sequences)) + 10
+    return smiles, sequences, tokenizer, dataset.RandomizedSequences(
+        smiles, sequences, tokenizer, context, share, seed=3)
+
+
+def text(tokenizer, ids):
+    return "".join(tokenizer.decode(ids[1:-1]).split())
+
+
+def test_randomized_rows_are_the_same_molecule_new_each_epoch_and_reproducible():
+    smiles, sequences, tokenizer, rows = randomized_set()
+    forms = []
+    for epoch in range(6):
+        rows.set_epoch(epoch)
+        drawn = [rows[i] for i in range(len(smiles))]
+        assert all(d[0] == tokenizer.bos_token_id and d[-1] == tokenizer.eos_token_id
+                   for d in drawn)
+        got = [text(tokenizer, d) for d in drawn]
+        # the same molecule, stereo kept
+        assert [Chem.CanonSmiles(g) for g in got] == [Chem.CanonSmiles(s) for s in smiles]
+        forms.append(got)
+    assert len({f[0] for f in forms}) > 2  # aspirin is written differently across epochs
+    again = randomized_set()[3]
+    again.set_epoch(4)
+    assert [text(tokenizer, again[i]) for i in range(3)] == forms[4]  # what resume relies on
+
+
+def test_randomized_share_and_canonical_fallback():
+    smiles, sequences, tokenizer, rows = randomized_set(share=0.0)
+    assert [rows[i] for i in range(3)] == sequences
+    # a context that only the canonical forms fit: every longer random form falls back
+    tight = max(map(len, sequences))
+    smiles, sequences, tokenizer, rows = randomized_set(context=tight)
+    for epoch in range(5):
+        rows.set_epoch(epoch)
+        assert all(len(rows[i]) <= tight for i in range(3))
