@@ -9,7 +9,7 @@ of each model's samples beside the real held-out sonnets, and last the ratio fin
 scratch perplexity (target: <= 0.5), then the sample targets (>= 90% of songs with the
 artist's line count, scheme F1 >= 0.45, copied 8-gram share <= 5%), each met or not.
 
-    python benchmarks/lyrics_tl.py [--steps N] [--output-dir runs/benchmarks]
+    python benchmarks/lyrics_tl.py [--steps N] [--set train.threads=1] [--output-dir DIR]
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ def main() -> None:
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--steps", type=int,
                         help="optimizer steps of both runs (default: the plugin's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for both runs (repeatable), e.g. "
+                             "train.threads=1")
     parser.add_argument("--output-dir", default="runs/benchmarks")
     args = parser.parse_args()
-    steps = [f"train.max_steps={args.steps}"] if args.steps else []
+    overrides = [*([f"train.max_steps={args.steps}"] if args.steps else []), *args.set]
 
-    tuned, tuned_s, tuned_run = timed_run(steps, "lyrics-finetune", args.output_dir)
+    tuned, tuned_s, tuned_run = timed_run(overrides, "lyrics-finetune", args.output_dir)
     scratch, scratch_s, _ = timed_run(
-        [*steps, "backbone.from_scratch=true", "freeze.strategy='full'", "before=false"],
+        [*overrides, "backbone.from_scratch=true", "freeze.strategy='full'", "before=false"],
         "lyrics-scratch", args.output_dir)
 
     columns = {

@@ -22,15 +22,18 @@ class LyricsSample(SampleSection):
     ``line_count`` ``"mode"`` (the artist's most common lines per song) or ``"sample"`` (drawn
     from the artist's songs); each line is the best of ``rhyme_candidates`` samples for the
     artist's rhyme scheme (1: plain sampling; a line that only has to avoid rhyming gets a
-    quarter of them), at most ``max_line_tokens`` tokens long. When no sample rhymes, the best
-    one's last word becomes the rhyme the model likes best of ``rhyme_words`` CMU rhymes of its
-    partner (0: never)."""
+    quarter of them), at most ``max_line_tokens`` tokens long. When no sample rhymes, a sample's
+    last word becomes a rhyme of its partner: of the ``rhyme_words`` commonest rhymes in the
+    artist's songs (with the word's syllable count, if any; 0: never swap), the swap the model
+    likes best, kept when its line ending is at most ``rhyme_slack`` nats less likely than the
+    sample's own."""
 
     n: int = Field(8, ge=1)
     prompts: list[str] = Field(default_factory=list)
     line_count: Literal["mode", "sample"] = "mode"
     rhyme_candidates: int = Field(4, ge=1)
-    rhyme_words: int = Field(24, ge=0)
+    rhyme_words: int = Field(8, ge=0)
+    rhyme_slack: float = Field(5.0, ge=0)
     max_line_tokens: int = Field(24, ge=1)
     temperature: float = Field(0.9, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)

@@ -20,7 +20,7 @@ def config_schema():
 
 @hookimpl
 def default_train_config():
-    return {"train": {"max_steps": 40, "batch_size": 4, "lr": 2e-3, "warmup_steps": 4,
+    return {"train": {"max_steps": 30, "batch_size": 4, "lr": 2e-3, "warmup_steps": 4,
                       "eval_every": 10, "save_every": 20, "log_every": 2},
             "freeze": {"strategy": "lora", "lora_r": 16, "lora_alpha": 32}}
 

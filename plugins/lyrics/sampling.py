@@ -7,7 +7,11 @@ sampled ``rhyme_candidates`` times from the song so far (one prefill, the cache 
 the candidates); a logits processor holds back the end of song and empty lines, a stopping
 criterion ends a candidate at its line break. The first candidate that keeps the stanza's
 scheme (``metrics.scheme`` of the lines so far, the candidate added, equals the form's) wins;
-ties break on a fresh end word and one that has rhymes, for the line's partner to come.
+ties break on a fresh end word and one with rhymes in the artist's songs, for the line's
+partner to come. When no candidate rhymes with its partner, a candidate's last word is
+swapped for one of the artist's commonest rhymes of the partner (the syllable count kept if
+it can be): the swap whose line ending the model finds likeliest after the stanza so far,
+unless it is much less likely than the candidate's own ending (``rhymed``).
 The song ends after its last line, never mid-line.
 """
 
@@ -97,30 +101,42 @@ def default_prompts(held_out: list[str]) -> list[str]:
 
 
 @cache
-def has_rhymes(word: str) -> bool:
-    """Whether the CMU dictionary knows words that rhyme with ``word``."""
+def cmu_rhymes(word: str) -> frozenset[str]:
+    """The words of the CMU dictionary that rhyme with ``word`` (single letters left out)."""
     import pronouncing
 
-    return bool(pronouncing.rhymes(word))
+    return frozenset(w for w in pronouncing.rhymes(word) if len(w) > 1 and w != word)
 
 
-def rank(candidate: str, song: Song, window: int) -> tuple[bool, ...]:
-    """How well ``candidate`` fits the song's next line (higher is better)."""
+def rhyme_words(word: str, vocabulary: Counter) -> list[str]:
+    """The words of the artist's ``vocabulary`` (word counts) that rhyme with ``word``, the
+    artist's most frequent first."""
+    return sorted((w for w in cmu_rhymes(word) if vocabulary[w]),
+                  key=lambda w: (-vocabulary[w], w))
+
+
+def is_lyric(line: str) -> bool:
+    """Whether the metrics count ``line`` as a line of lyrics (words, not a section tag)."""
+    return bool(m.words(line)) and not TAG.match(line)
+
+
+def rank(candidate: str, song: Song, vocabulary: Counter, window: int) -> tuple[bool, ...]:
+    """How well ``candidate`` fits the song's next line (higher is better); an end word a
+    later line must rhyme with needs rhymes in the artist's ``vocabulary``."""
     s, k = song.next_slot()
     scheme = song.form[s]
     lines = song.stanzas[s] if s < len(song.stanzas) else []
     end = (m.words(candidate) or [""])[-1]
     keeps = m.scheme([*lines, candidate], window) == scheme[: k + 1]
     fresh = end not in {(m.words(line) or [""])[-1] for line in lines}
-    needed = scheme[k] not in scheme[k + 1 :] or has_rhymes(end)
-    lyric = bool(end) and not TAG.match(candidate)  # a line the metrics count as one
-    return lyric, keeps, not candidate.endswith(CUT), fresh, needed
+    needed = scheme[k] not in scheme[k + 1 :] or bool(rhyme_words(end, vocabulary))
+    return is_lyric(candidate), keeps, not candidate.endswith(CUT), fresh, needed
 
 
-def choose(candidates: list[str], song: Song, window: int) -> str:
+def choose(candidates: list[str], song: Song, vocabulary: Counter, window: int) -> str:
     """The first best-ranked candidate (the candidates are samples, so among the lines that
     fit, the choice is a sample of the model's lines that fit)."""
-    return max(candidates, key=lambda c: rank(c, song, window)).removesuffix(CUT)
+    return max(candidates, key=lambda c: rank(c, song, vocabulary, window)).removesuffix(CUT)
 
 
 def candidates(song: Song, most: int) -> int:
@@ -212,59 +228,85 @@ def partner(song: Song, line: str, window: int) -> str | None:
     return (m.words(lines[earlier[-1]]) or [None])[-1]
 
 
-def rhyme_words(word: str, most: int) -> list[str]:
-    """Up to ``most`` CMU words that rhyme with ``word`` (shortest first: common words)."""
-    import pronouncing
+def rhymed(model, tokenizer, song: Song, lines: list[str], vocabulary: Counter, cfg,
+           window: int) -> str:
+    """The song's next line when no sampled line keeps the scheme: of the sampled ``lines``
+    (whole lines, the chosen one first), the one whose last word swapped for a rhyme of its
+    partner reads likeliest to the model after the stanza so far (the line break after it
+    scored too), unless that ending is over ``cfg.rhyme_slack`` nats less likely than the
+    line's own. Rhymes: the ``cfg.rhyme_words`` commonest in the artist's ``vocabulary``
+    (0: none) of those with the swapped word's syllable count if any (the metre kept), else
+    of all."""
+    word = partner(song, lines[0], window) if cfg.rhyme_words else None
+    if word is None or not (options := rhyme_words(word, vocabulary)):
+        return lines[0]
+    heads, endings = [], []
+    for line in dict.fromkeys(lines):
+        found = [w.start() for w in m.WORD.finditer(line.lower())]
+        if len(found) < 2:  # a one-word line has no head to keep
+            continue
+        end = line[found[-1] :]
+        tail = m.WORD.sub("", end.lower(), count=1)
+        fits = [w for w in options if m.syllables(w) == m.syllables(end)] or options
+        heads.append(line[: found[-1]].rstrip())
+        endings.append([f" {end}", *(f" {w}{tail}" for w in fits[: cfg.rhyme_words])])
+    if not heads:
+        return lines[0]
+    s, _ = song.next_slot()
+    stanza = "".join(f"{text}\n" for text in song.stanzas[s])
+    scores = ending_scores(model, tokenizer, tokenizer.eos_token + stanza, heads,
+                           [[f"{e}\n" for e in ends] for ends in endings])
+    swaps = [(score, heads[i] + endings[i][j]) for i, row in enumerate(scores)
+             for j, score in enumerate(row) if j and score >= row[0] - cfg.rhyme_slack]
+    return max(swaps)[1] if swaps else lines[0]
 
-    found = {w for w in pronouncing.rhymes(word) if w.isalpha() and w != word}
-    return sorted(found, key=lambda w: (len(w), w))[:most]
 
-
-def rhymed(model, tokenizer, song: Song, line: str, most: int, window: int) -> str:
-    """``line``, its last word swapped for the rhyme the model likes best after the rest of
-    the line when no sampled line kept the scheme (``most``: rhyme words tried; 0: none)."""
-    word = partner(song, line, window) if most else None
-    found = [w.start() for w in m.WORD.finditer(line.lower())]
-    if word is None or not found or not (options := rhyme_words(word, most)):
-        return line
-    cut = found[-1]
-    head, tail = line[:cut].rstrip(), m.WORD.sub("", line[cut:].lower(), count=1)
-    scores = suffix_scores(model, tokenizer, tokenizer.eos_token + song_so_far_text(song) + head,
-                           [f" {w}{tail}\n" for w in options])
-    return f"{head} {options[max(range(len(options)), key=scores.__getitem__)]}{tail}".strip()
-
-
-def suffix_scores(model, tokenizer, prefix: str, suffixes: list[str]) -> list[float]:
-    """Log-probability of each suffix after ``prefix`` (the prefix run once, its cache shared)."""
+def ending_scores(model, tokenizer, prefix: str, heads: list[str],
+                  endings: list[list[str]]) -> list[list[float]]:
+    """Log-probability of each of ``endings[i]`` after ``prefix + heads[i]``: the prefix run
+    once, the heads once (its cache shared), then every ending (its head's cache shared)."""
     import torch
 
+    device = next(model.parameters()).device
     pre = tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    head_ids, head_mask = right_padded(tokenizer, heads, device)
+    end_ids, end_mask = right_padded(tokenizer, [e for ends in endings for e in ends], device)
+    rows = torch.tensor([i for i, ends in enumerate(endings) for _ in ends], device=device)
+    n = pre.shape[1]
+    with torch.no_grad():
+        cache_ = model(input_ids=pre.to(device), use_cache=True).past_key_values
+        cache_.batch_repeat_interleave(len(heads))
+        seen = torch.cat([torch.ones(len(heads), n, dtype=head_mask.dtype, device=device),
+                          head_mask], 1)
+        at = torch.arange(head_ids.shape[1], device=device)
+        out = model(input_ids=head_ids, attention_mask=seen, past_key_values=cache_,
+                    position_ids=n + at.expand_as(head_ids), use_cache=True)
+        cache_ = out.past_key_values
+        cache_.reorder_cache(rows)  # one copy of its head's cache per ending
+        lengths = head_mask.sum(-1)[rows]
+        at = torch.arange(end_ids.shape[1], device=device)
+        logits = model(input_ids=end_ids, attention_mask=torch.cat([seen[rows], end_mask], 1),
+                       position_ids=n + lengths[:, None] + at, past_key_values=cache_).logits
+    first = out.logits[rows, lengths - 1][:, None]  # the head's last token predicts the ending
+    logp = torch.cat([first, logits[:, :-1]], 1).log_softmax(-1)
+    scores = iter((logp.gather(-1, end_ids[..., None])[..., 0] * end_mask).sum(-1).tolist())
+    return [[next(scores) for _ in ends] for ends in endings]
+
+
+def right_padded(tokenizer, texts: list[str], device):
+    """Token ids and attention mask of ``texts``, padded on the right."""
     side, tokenizer.padding_side = tokenizer.padding_side, "right"
     try:
-        suf = tokenizer(suffixes, return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tokenizer.padding_side = side
-    device = next(model.parameters()).device
-    ids, mask = suf["input_ids"].to(device), suf["attention_mask"].to(device)
-    with torch.no_grad():
-        out = model(input_ids=pre.to(device), use_cache=True)
-        cache_ = out.past_key_values
-        cache_.batch_repeat_interleave(len(suffixes))
-        full = torch.cat([torch.ones(len(suffixes), pre.shape[1], dtype=mask.dtype,
-                                     device=device), mask], 1)
-        logits = model(input_ids=ids, attention_mask=full, past_key_values=cache_).logits
-    logp = torch.cat([out.logits[:, -1:].expand(len(suffixes), -1, -1), logits[:, :-1]], 1)
-    logp = logp.log_softmax(-1).gather(-1, ids[..., None])[..., 0]
-    return (logp * mask).sum(-1).tolist()
+    return batch["input_ids"].to(device), batch["attention_mask"].to(device)
 
 
-def song_so_far_text(song: Song) -> str:
-    """The song's text before its next line (as ``song_so_far`` without the EOS)."""
-    return song_so_far(song, "")
-
-
-def write(model, tokenizer, songs: list[Song], cfg, device, window: int) -> list[str]:
-    """Complete the songs line by line, ``cfg.batch_size`` songs at a time."""
+def write(model, tokenizer, songs: list[Song], vocabulary: Counter, cfg, device,
+          window: int) -> list[str]:
+    """Complete the songs line by line, ``cfg.batch_size`` songs at a time (rhyme words from
+    the artist's ``vocabulary``)."""
     import torch
 
     torch.manual_seed(cfg.seed)
@@ -277,8 +319,10 @@ def write(model, tokenizer, songs: list[Song], cfg, device, window: int) -> list
                 n = max(candidates(s, cfg.rhyme_candidates) for s in todo)
                 for song, lines in zip(todo, sample_lines(model, tokenizer, texts, n, cfg,
                                                           device)):
-                    song.add(rhymed(model, tokenizer, song, choose(lines, song, window),
-                                    cfg.rhyme_words, window))
+                    best = choose(lines, song, vocabulary, window)
+                    whole = [c for c in lines if is_lyric(c) and not c.endswith(CUT)]
+                    song.add(rhymed(model, tokenizer, song, [best, *whole], vocabulary, cfg,
+                                    window))
     finally:
         tokenizer.padding_side = side
     return [song.text() for song in songs]
@@ -290,7 +334,8 @@ def generate(model, tokenizer, prompts: list[str], artist: list[str], cfg, devic
     counts = target_lines(artist, cfg.line_count, len(prompts), cfg.seed)
     forms = {n: song_form(artist, n, window) for n in set(counts)}
     songs = [start_song(p, forms[n]) for p, n in zip(prompts, counts)]
-    return write(model, tokenizer, songs, cfg, device, window)
+    vocabulary = Counter(w for song in artist for w in m.words(song))
+    return write(model, tokenizer, songs, vocabulary, cfg, device, window)
 
 
 def save(songs: list[str], folder: Path) -> None:

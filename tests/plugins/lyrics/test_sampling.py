@@ -1,11 +1,15 @@
 """Writing songs in the artist's form: the line count held, no song ending mid-line, lines
 reranked for the artist's rhyme scheme (a tiny Llama built in code; SmolLM2 only when slow)."""
 
+from collections import Counter
+from types import SimpleNamespace
+
 import pytest
 from tlgen.plugins.lyrics import metrics as m
 from tlgen.plugins.lyrics import sampling as s
 from tlgen.plugins.lyrics.config import LyricsSample
 
+VOCABULARY = Counter(["still", "high"])
 ARTIST = ["I saw a cat\nit wore a hat\nit ran away\nand would not stay",
           "The sun goes down\nupon the town\nthe night is long\nI sing a song",
           "one line\nand two\n\nthree more\nfour"]
@@ -33,15 +37,20 @@ def test_a_song_fills_its_stanzas_in_order():
 def test_reranking_keeps_the_scheme_and_prefers_fresh_complete_lines():
     song = s.start_song("The sun goes down behind the hill,", ["ABAB"])
     song.add("The birds fly home across the sky,")
-    assert s.choose(["[Chorus]", "..."], song, 4) in ("[Chorus]", "...")  # nothing better
-    assert s.choose(["[Chorus]", "it rains"], song, 4) == "it rains"
+    nothing_better = s.choose(["[Chorus]", "..."], song, VOCABULARY, 4)
+    assert nothing_better in ("[Chorus]", "...")
+    assert s.choose(["[Chorus]", "it rains"], song, VOCABULARY, 4) == "it rains"
     cands = ["it rains", "a day" + s.CUT, "the hill,", "the air is calm and still,",
              "and calm and still" + s.CUT]
-    assert s.choose(cands, song, 4) == "the air is calm and still,"
+    assert s.choose(cands, song, VOCABULARY, 4) == "the air is calm and still,"
     assert s.candidates(song, 8) == 8  # line 3 rhymes with line 1
     free = s.start_song("The sun goes down behind the hill,", ["ABAB"])
     assert s.candidates(free, 8) == 2
-    assert s.choose(["upon the hill", "across the sky"], free, 4) == "across the sky"
+    assert s.choose(["upon the hill", "across the sky"], free, VOCABULARY, 4) == "across the sky"
+    # an end word line 4 must rhyme with: one with rhymes in the artist's vocabulary
+    lines = ["beside the tree", "across the sky"]
+    assert s.choose(lines, free, Counter(["high"]), 4) == "across the sky"
+    assert s.choose(lines, free, Counter(["free"]), 4) == "beside the tree"
 
 
 @pytest.fixture(scope="module")
@@ -95,21 +104,57 @@ def test_a_line_that_misses_its_rhyme_ends_on_a_rhyme_the_model_likes(tiny):
     song.add("The birds fly home across the sky,")
     assert s.partner(song, "the air is calm and still,", 4) is None
     assert s.partner(song, "the air is calm and warm,", 4) == "hill"
-    line = s.rhymed(model, tokenizer, song, "the air is calm and warm,", 12, 4)
-    assert line.startswith("the air is calm and ") and line.endswith(",")
-    assert m.rhymes(m.words(line)[-1], "hill") and s.partner(song, line, 4) is None
-    assert s.rhymed(model, tokenizer, song, "the air is calm and warm,", 0, 4).endswith("warm,")
+    vocabulary = Counter(m.words(" ".join(ARTIST)) + ["still", "will", "until", "fill"])
+    cfg = LyricsSample(rhyme_slack=float("inf"))
+    lines = ["the air is calm and warm,", "and cold,", "a wind" + s.CUT]
+    line = s.rhymed(model, tokenizer, song, lines[:2], vocabulary, cfg, 4)
+    assert line.endswith(",") and s.partner(song, line, 4) is None
+    assert m.words(line)[-1] in {"still", "will", "fill"}  # one syllable, as "warm"/"cold"
+    never = LyricsSample(rhyme_words=0)
+    assert s.rhymed(model, tokenizer, song, lines[:1], vocabulary, never, 4) == lines[0]
+    # no rhyme the artist uses: the line stays
+    assert s.rhymed(model, tokenizer, song, lines[:1], Counter(["sky"]), cfg, 4) == lines[0]
 
 
-def test_suffix_scores_are_the_log_probabilities_of_a_plain_forward(tiny):
+def test_a_rhyme_swap_much_less_likely_than_the_line_s_own_ending_is_not_made(monkeypatch):
+    song = s.start_song("The sun goes down behind the hill,", ["ABAB"])
+    song.add("The birds fly home across the sky,")
+    endings = []
+
+    def scores(model, tokenizer, prefix, heads, ends):
+        endings.extend(ends)
+        return [[-1.0, -3.0, -7.0]]  # the line's own ending, then the swaps
+
+    monkeypatch.setattr(s, "ending_scores", scores)
+    vocabulary = Counter(["still"] * 2 + ["will"])
+    line = "the air is calm and warm,"
+    for slack, want in ((5.0, "the air is calm and still,"), (1.0, line)):
+        cfg = LyricsSample(rhyme_slack=slack)
+        assert s.rhymed(None, SimpleNamespace(eos_token="<eos>"), song, [line], vocabulary, cfg,
+                        4) == want
+    assert endings[0] == [" warm,\n", " still,\n", " will,\n"]
+
+
+def test_rhyme_words_are_the_artists_commonest_rhymes():
+    vocabulary = Counter(["will"] * 3 + ["still"] * 5 + ["until", "hill", "i", "sky"])
+    assert s.rhyme_words("hill", vocabulary) == ["still", "will", "until"]
+    assert s.rhyme_words("sky", vocabulary) == []  # single letters are no rhyme words
+
+
+def test_ending_scores_are_the_log_probabilities_of_a_plain_forward(tiny):
+    """Heads of different lengths (padded) and endings of different lengths score as each
+    whole text would in one plain forward."""
     import torch
 
     model, tokenizer = tiny
-    got = s.suffix_scores(model, tokenizer, "<eos>the sun", [" is", " goes down"])
-    for suffix, score in zip([" is", " goes down"], got):
-        ids = tokenizer("<eos>the sun" + suffix, return_tensors="pt")["input_ids"]
-        n = len(tokenizer(suffix)["input_ids"])
-        with torch.no_grad():
-            logp = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
-        want = logp[-n:].gather(-1, ids[0, -n:, None]).sum()
-        assert score == pytest.approx(float(want), abs=1e-3)
+    heads, endings = ["the sun", "and all the night is"], [[" is", " goes down\n"], [" long"]]
+    got = s.ending_scores(model, tokenizer, "<eos>I saw\n", heads, endings)
+    assert [len(g) for g in got] == [2, 1]
+    for head, ends, scores in zip(heads, endings, got):
+        for ending, score in zip(ends, scores):
+            ids = tokenizer("<eos>I saw\n" + head + ending, return_tensors="pt")["input_ids"]
+            n = len(tokenizer(ending)["input_ids"])
+            with torch.no_grad():
+                logp = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
+            want = logp[-n:].gather(-1, ids[0, -n:, None]).sum()
+            assert score == pytest.approx(float(want), abs=1e-3)
