@@ -93,8 +93,12 @@ def load(path: str | None, from_scratch: bool = False):
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         if from_scratch:
-            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(source),
-                                                     dtype=torch.float32)
+            config = AutoConfig.from_pretrained(source)
+            # no padding_idx: it would zero and freeze the embedding of a pad token that is
+            # also EOS (SmolLM2's), the token every song opens with (NaN gradients at step 1)
+            pad, config.pad_token_id = config.pad_token_id, None
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            model.config.pad_token_id = pad
         else:
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     except (OSError, ValueError) as exc:

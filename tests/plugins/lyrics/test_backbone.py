@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -20,6 +21,27 @@ def test_from_scratch_keeps_the_architecture_but_not_the_weights(tiny_backbone):
     scratch, _ = backbone.load(str(tiny_backbone), from_scratch=True)
     assert trained.config.to_dict() == scratch.config.to_dict()
     assert not trained.lm_head.weight.equal(scratch.lm_head.weight)
+
+
+def test_from_scratch_the_eos_that_opens_every_song_has_a_learnable_embedding(tiny_backbone,
+                                                                              tmp_path):
+    """A pad token that is also EOS (SmolLM2's config) must not make EOS a zero, frozen
+    embedding row: a zero input gave NaN gradients at the first step of a scratch run."""
+    import torch
+
+    folder = tmp_path / "pad-is-eos"
+    shutil.copytree(tiny_backbone, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["pad_token_id"] = config["eos_token_id"]
+    (folder / "config.json").write_text(json.dumps(config))
+    model, tokenizer = backbone.load(str(folder), from_scratch=True)
+    eos = tokenizer.eos_token_id
+    assert model.config.pad_token_id == eos
+    assert model.get_input_embeddings().weight[eos].abs().sum() > 0
+    ids = torch.tensor([[eos, 5, 6, eos]])
+    model(input_ids=ids, labels=ids).loss.backward()
+    assert model.get_input_embeddings().weight.grad[eos].abs().sum() > 0
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def test_a_folder_without_tokenizer_is_refused(tiny_backbone, tmp_path):
