@@ -101,8 +101,9 @@ class _KillAt3:
 def test_resumed_run_reports_the_prior_stage_scores(tmp_path):
     """The "before" stage runs once; its per-molecule scores come back from the checkpoint's
     run.state on resume, so the report still compares prior and fine-tuned samples."""
-    settings = [*FAST, "train.max_steps=4", "train.save_every=2", "train.eval_every=2",
-                "train.log_every=1"]
+    # whole molecules (FAST's 24-token cut leaves few valid ones, and "before" must score some)
+    settings = [*FAST, "sample.max_tokens=128", "train.max_steps=4", "train.save_every=2",
+                "train.eval_every=2", "train.log_every=1"]
     killed = Run.create("molecules", overrides=settings, output_dir=tmp_path, device="cpu",
                         extra_plugins=[_KillAt3()])
     with pytest.raises(_Killed):
