@@ -101,11 +101,10 @@ class RandomizedSequences(TokenSequences):
         if rng.random() >= self.share:
             return self.sequences[index]
         form = data.restricted_random_smiles(self.smiles[index], rng)
-        ids = self.tokenizer(form, add_special_tokens=False)["input_ids"]
-        unk = self.tokenizer.unk_token_id
-        if len(ids) + 2 > self.context or (unk is not None and unk in ids):
+        sequence = encode(self.tokenizer, [form])[0]
+        if unknown(self.tokenizer, sequence) or len(sequence) > self.context:
             return self.sequences[index]
-        return [self.tokenizer.bos_token_id, *ids, self.tokenizer.eos_token_id]
+        return sequence
 
 
 def _source(cfg: MoleculesData) -> data.Source:
@@ -139,22 +138,27 @@ def encode(tokenizer, smiles: list[str], chunk: int = 20000) -> list[list[int]]:
     return out
 
 
+def unknown(tokenizer, sequence: list[int]) -> bool:
+    """Whether an encoded ``BOS tokens EOS`` sequence holds a token outside the vocabulary."""
+    unk = tokenizer.unk_token_id
+    return unk is not None and unk in sequence[1:-1]
+
+
 def usable(tokenizer, molecules: data.MoleculeSet, context: int, label: str
            ) -> tuple[data.MoleculeSet, list[list[int]], list[str]]:
     """Molecules the model can learn: no unknown token, within the context; notes on the rest."""
     sequences = encode(tokenizer, molecules.smiles)
-    unk = tokenizer.unk_token_id
-    unknown = [i for i, s in enumerate(sequences) if unk is not None and unk in s[1:-1]]
+    outside = [i for i, s in enumerate(sequences) if unknown(tokenizer, s)]
     long = [i for i, s in enumerate(sequences) if len(s) > context]
-    if not unknown and not long:
+    if not outside and not long:
         return molecules, sequences, []
     notes = []
-    if unknown:
-        examples = ", ".join(molecules.smiles[i] for i in unknown[:3])
-        notes.append(f"{label}: skipped {len(unknown)} molecules with tokens outside the "
+    if outside:
+        examples = ", ".join(molecules.smiles[i] for i in outside[:3])
+        notes.append(f"{label}: skipped {len(outside)} molecules with tokens outside the "
                      f"backbone's vocabulary (e.g. {examples})")
     if long:
         notes.append(f"{label}: skipped {len(long)} molecules longer than the model's "
                      f"{context}-token context (e.g. line/record {molecules.where[long[0]]})")
-    keep = sorted(set(range(len(sequences))) - set(unknown) - set(long))
+    keep = sorted(set(range(len(sequences))) - set(outside) - set(long))
     return molecules.subset(keep), [sequences[i] for i in keep], notes
