@@ -44,21 +44,30 @@ def _centre_square(img: Image.Image) -> Image.Image:
     return img.crop((left, top, left + side, top + side))
 
 
+class StylePredictor:
+    """Magenta's style-prediction network: an image's style as a 100-d vector (the TF Hub
+    int8 MobileNet-v2 network, distilled from the Inception-v3 one that Ghiasi et al. trained
+    on ~80k paintings and ~6k textures)."""
+
+    def __init__(self) -> None:
+        self.session = _session("arbitrary_predict.onnx")
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        """The (1, 1, 1, 100) style vector of ``img``'s centre square."""
+        (inp,), (out,) = self.session.get_inputs(), self.session.get_outputs()
+        x = _to_array(_centre_square(img), PREDICT_SIZE)
+        return self.session.run([out.name], {inp.name: x})[0]
+
+
 class MagentaBaseline:
     """Stylise photos towards a style set with Magenta's pretrained networks."""
 
     def __init__(self, style_images: list[Image.Image]) -> None:
         if not style_images:
             raise TlgenError("the Magenta baseline needs at least one style image")
-        self.predict = _session("arbitrary_predict.onnx")
+        self.style_vector = StylePredictor()
         self.transform = _session("arbitrary_transform.onnx")
         self.style = np.mean([self.style_vector(img) for img in style_images], axis=0)
-
-    def style_vector(self, img: Image.Image) -> np.ndarray:
-        """The (1, 1, 1, 100) style vector of ``img``'s centre square."""
-        (inp,), (out,) = self.predict.get_inputs(), self.predict.get_outputs()
-        x = _to_array(_centre_square(img), PREDICT_SIZE)
-        return self.predict.run([out.name], {inp.name: x})[0]
 
     def stylise(self, content: Image.Image, blend: float = 1.0) -> Image.Image:
         """``content`` re-rendered under the style vector ``blend`` of the way from its own to

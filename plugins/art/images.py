@@ -21,6 +21,10 @@ SKIMAGE_PHOTOS = (
     "motorcycle_left.png", "motorcycle_right.png", "retina.jpg",
 )
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+# Paintings shipped in data/: the Van Gogh style set, a ninth Van Gogh held out of it, and
+# other painters' paintings (the last two measure the metrics, see data/*/PROVENANCE.md).
+SHIPPED = ("vangogh", "vangogh_heldout", "paintings")
+BUILTIN = (*SHIPPED, "photos", "skimage")
 # The smallest short side of an image worth using: a smaller style image carries no texture
 # (a 1x1 one is a flat colour), a smaller content image no structure to keep.
 MIN_SIDE = 32
@@ -34,9 +38,9 @@ def _package_dir(package: str) -> Path:
 
 
 def builtin(name: str) -> list[Path] | None:
-    """The files of a built-in set (vangogh, photos, skimage), or None for another name."""
-    if name == "vangogh":
-        return sorted((Path(__file__).parent / "data" / "vangogh").glob("*.webp"))
+    """The files of a built-in set (see ``BUILTIN``), or None for another name."""
+    if name in SHIPPED:
+        return sorted((Path(__file__).parent / "data" / name).glob("*.webp"))
     if name == "skimage":
         return [_package_dir("skimage") / "data" / f for f in SKIMAGE_CONTENT]
     if name == "photos":
@@ -56,7 +60,7 @@ def image_files(spec: str, key: str) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise TlgenError(f"config key '{key}': {spec} is neither a folder, an image file nor a "
-                         "built-in set (vangogh, photos, skimage)")
+                         f"built-in set ({', '.join(BUILTIN)})")
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
     if not files:
         raise TlgenError(f"config key '{key}': folder {path} has no images "

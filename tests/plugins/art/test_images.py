@@ -54,9 +54,16 @@ def test_empty_or_missing_folders_are_clear_errors(tmp_path):
 
 
 def test_builtin_sets_are_there_offline():
-    assert len(images.builtin("vangogh")) == 8
+    assert [len(images.builtin(name)) for name in images.SHIPPED] == [8, 1, 20]
     for name in ("skimage", "photos"):
         assert all(p.is_file() for p in images.builtin(name))
+
+
+@pytest.mark.parametrize("name", images.SHIPPED)
+def test_each_shipped_painting_has_its_provenance(name):
+    files = images.builtin(name)
+    provenance = (files[0].parent / "PROVENANCE.md").read_text(encoding="utf-8")
+    assert all(f"| {path.name} |" in provenance for path in files)
 
 
 def test_crops_of_small_images_are_resized_up_and_fixed_with_a_seed():
