@@ -1,55 +1,83 @@
-"""A stage's metrics: style distance and content SSIM per strength, against the content image.
+"""A stage's metrics: two style distances and content SSIM per strength, against the content.
 
-Each sample's own figures go into its ``info`` (``style_dist``; for a stylised image also
-``ssim`` and ``style_change``), so they travel with the stage's samples to the report, and
-into ``scores.csv`` beside the images, for the user."""
+The distances to the style set (``style_metrics``): ``style_dist``, the random-filter Gram
+distance (style.py), and ``judge``, the cosine distance in Magenta's style embedding
+(judge.py), which nothing in training or guidance optimises. Each sample's own figures go
+into its ``info`` (each distance; for a stylised image also ``ssim`` and each distance's
+relative change against its content image, ``style_change`` and ``judge_change``), so they
+travel with the stage's samples to the report, and into ``scores.csv`` beside the images,
+for the user."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from .judge import StyleJudge
 from .style import StyleDistance, content_ssim
 
-COLUMNS = ("file", "kind", "content", "strength", "index", "style_dist", "ssim", "style_change")
+Metric = Callable[[Image.Image], float]
+CHANGE = {"style_dist": "style_change", "judge": "judge_change"}  # each distance's change key
+COLUMNS = ("file", "kind", "content", "strength", "index", "style_dist", "ssim", "style_change",
+           "judge", "judge_change")
+
+
+def style_metrics(style_images: list[Image.Image], size: int) -> dict[str, Metric]:
+    """The distances to the style set, by name, comparing images at short side ``size``."""
+    return {"style_dist": StyleDistance(style_images, size),
+            "judge": StyleJudge(style_images, size)}
+
+
+def content_distances(metrics: dict[str, Metric],
+                      contents: dict[str, Image.Image]) -> dict[str, dict[str, float]]:
+    """Each metric's distance of each content image (the baseline a stylised image's change
+    is measured against)."""
+    return {key: {name: metric(img) for name, img in contents.items()}
+            for key, metric in metrics.items()}
 
 
 def measure(samples: list[Image.Image], contents: dict[str, Image.Image],
-            base: dict[str, float], style: StyleDistance) -> None:
-    """Add each sample's figures to its ``info``: style distance to the style set, and for a
-    stylised image its SSIM to its content image and the relative change of style distance
-    against that content image's (``base``; -0.5: halved)."""
+            metrics: dict[str, Metric], bases: dict[str, dict[str, float]]) -> None:
+    """Add each sample's figures to its ``info``: each distance to the style set, and for a
+    stylised image its SSIM to its content image and each distance's relative change against
+    that content image's (``bases``; -0.5: halved)."""
     for img in samples:
         info = img.info
-        info["style_dist"] = style(img)
+        for key, metric in metrics.items():
+            info[key] = metric(img)
         if info["kind"] == "stylised":
             info["ssim"] = content_ssim(img, contents[info["content"]])
-            info["style_change"] = info["style_dist"] / base[info["content"]] - 1
+            for key in metrics:
+                info[CHANGE[key]] = info[key] / bases[key][info["content"]] - 1
 
 
-def summarise(infos: list[dict], base: dict[str, float]) -> dict[str, float]:
-    """``style_dist_content``: the content images themselves (the baseline);
-    ``style_dist_s{s}``, ``ssim_s{s}``, ``style_change_s{s}``: the means of the images
-    stylised at strength s; ``style_dist_samples``: the free samples."""
-    metrics = {"style_dist_content": float(np.mean(list(base.values())))} if base else {}
+def summarise(infos: list[dict], bases: dict[str, dict[str, float]]) -> dict[str, float]:
+    """For each distance d (``style_dist``, ``judge``): ``d_content``, the content images
+    themselves (the baseline); ``d_s{s}`` and its change (``style_change_s{s}``,
+    ``judge_change_s{s}``), and ``ssim_s{s}``: the means of the images stylised at strength
+    s; ``d_samples``: the free samples."""
+    metrics = {f"{key}_content": float(np.mean(list(base.values())))
+               for key, base in bases.items() if base}
     stylised = [i for i in infos if i["kind"] == "stylised"]
     for strength in sorted({i["strength"] for i in stylised}):
         rows = [i for i in stylised if i["strength"] == strength]
-        for key in ("style_dist", "ssim", "style_change"):
+        for key in (*bases, "ssim", *(CHANGE[k] for k in bases)):
             metrics[f"{key}_s{strength:g}"] = float(np.mean([i[key] for i in rows]))
-    free = [i["style_dist"] for i in infos if i["kind"] == "sample"]
+    free = [i for i in infos if i["kind"] == "sample"]
     if free:
-        metrics["style_dist_samples"] = float(np.mean(free))
+        metrics.update({f"{key}_samples": float(np.mean([i[key] for i in free])) for key in bases})
     return metrics
 
 
-def write_scores(path: Path, infos: list[dict], base: dict[str, float]) -> None:
+def write_scores(path: Path, infos: list[dict], bases: dict[str, dict[str, float]]) -> None:
     """One CSV row per content image and per sample, with its figures (for the user)."""
+    names = next(iter(bases.values()), {})
     rows = [{"file": f"content_{name}.png", "kind": "content", "content": name,
-             "style_dist": dist} for name, dist in base.items()]
+             **{key: base[name] for key, base in bases.items()}} for name in names]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -57,10 +85,11 @@ def write_scores(path: Path, infos: list[dict], base: dict[str, float]) -> None:
 
 
 def read_scores(path: Path) -> list[dict]:
-    """The rows of a ``scores.csv``, numbers as floats (for benchmarks and notebooks)."""
+    """The rows of a ``scores.csv``, numbers as floats, None where empty or absent (runs
+    before the judge have no ``judge`` columns); for benchmarks and notebooks."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        for key in ("strength", "style_dist", "ssim", "style_change"):
-            row[key] = float(row[key]) if row[key] else None
+        for key in ("strength", "style_dist", "ssim", "style_change", "judge", "judge_change"):
+            row[key] = float(row[key]) if row.get(key) else None
     return rows

@@ -3,8 +3,9 @@
 A diffusion UNet pretrained on generic images is fine-tuned on a few paintings (the
 shipped default: a small pixel-space DDPM and eight Van Gogh paintings; or any Stable
 Diffusion pipeline, with LoRA on its attention), then re-renders content photos by
-SDEdit at several strengths. Metrics: a Gram-matrix style distance to the paintings and
-content SSIM, before vs after fine-tuning.
+SDEdit at several strengths. Metrics: a Gram-matrix style distance to the paintings, an
+independent judge (distance in Magenta's style embedding) and content SSIM, before vs after
+fine-tuning.
 
 Nothing heavy is imported here: torch and diffusers load inside the hooks.
 """
@@ -111,16 +112,17 @@ def _caption_ids(backbone: Backbone, caption: str) -> torch.Tensor | None:
 
 def _references(run: Run, backbone: Backbone, style_images: list[Image.Image]) -> dict:
     """What sample, evaluate and report share, prepared once: the content images to
-    stylise, the style metric and each content image's own style distance (the baseline)."""
+    stylise, the style metrics (Gram distance and judge) and each content image's own
+    distances (the baseline)."""
+    from .evaluation import content_distances, style_metrics
     from .samples import content_images
-    from .style import StyleDistance
     from .stylizers import size_multiple
 
     cfg = run.config
     contents = content_images(cfg.data, cfg.sample, size_multiple(backbone))
-    style = StyleDistance(style_images, cfg.sample.content_size)
-    return {"content_images": contents, "style_distance": style,
-            "content_style_dist": {name: style(img) for name, img in contents.items()}}
+    metrics = style_metrics(style_images, cfg.sample.content_size)
+    return {"content_images": contents, "style_metrics": metrics,
+            "content_distances": content_distances(metrics, contents)}
 
 
 @hookimpl
@@ -156,11 +158,11 @@ def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -
 def evaluate(run: Run, data: DataSplits, samples: list, stage: str) -> dict[str, float]:
     from .evaluation import measure, summarise, write_scores
 
-    base = data.extras["content_style_dist"]
-    measure(samples, data.extras["content_images"], base, data.extras["style_distance"])
+    bases = data.extras["content_distances"]
+    measure(samples, data.extras["content_images"], data.extras["style_metrics"], bases)
     infos = [img.info for img in samples]
-    write_scores(run.samples_dir(stage) / "scores.csv", infos, base)
-    return summarise(infos, base)
+    write_scores(run.samples_dir(stage) / "scores.csv", infos, bases)
+    return summarise(infos, bases)
 
 
 @hookimpl
@@ -176,7 +178,8 @@ def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[
          "note": "style: distance to the style set, lower is closer; SSIM: content kept. "
                  "Per-image figures: scores.csv in each stage's samples folder.",
          "image": figures.strength_grid(stages, extras["content_images"],
-                                        extras["content_style_dist"], out / "style_transfer.png")},
+                                        extras["content_distances"]["style_dist"],
+                                        out / "style_transfer.png")},
         {"title": "Style transfer metrics by strength",
          "note": "Style change: style distance of the output relative to its content image "
                  "(target -50% at SSIM >= 0.5).",

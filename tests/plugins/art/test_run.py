@@ -18,9 +18,11 @@ def test_pixel_run_end_to_end_freezes_the_down_path(make_run, pixel_dir):
                    "data.crop=16")
     summary = run.execute()
     before, after = summary["metrics"]["before"], summary["metrics"]["after"]
-    assert set(after) == {"val_loss", "style_dist_content", "style_dist_s0.5", "ssim_s0.5",
-                          "style_change_s0.5", "style_dist_samples"}
+    assert set(after) == {"val_loss", "ssim_s0.5", "style_change_s0.5", "judge_change_s0.5"} | {
+        f"{key}_{part}" for key in ("style_dist", "judge") for part in ("content", "s0.5",
+                                                                        "samples")}
     assert before["style_dist_content"] == after["style_dist_content"]
+    assert before["judge_content"] == after["judge_content"]
     assert before["ssim_s0.5"] != after["ssim_s0.5"]  # the after stage measured new images
     _check_samples_and_scores(run, after)
     _check_report(run)
@@ -42,11 +44,11 @@ def _check_samples_and_scores(run, after):
     rows = read_scores(folder / "scores.csv")
     assert [r["kind"] for r in rows] == ["content", "stylised", "sample", "sample"]
     assert all((folder / r["file"]).is_file() for r in rows)
-    assert rows[0]["style_dist"] == pytest.approx(after["style_dist_content"])
     assert rows[1]["ssim"] == pytest.approx(after["ssim_s0.5"])
-    assert rows[1]["style_change"] == pytest.approx(after["style_change_s0.5"])
-    assert rows[1]["style_change"] == pytest.approx(rows[1]["style_dist"] / rows[0]["style_dist"]
-                                                    - 1)
+    for dist, change in (("style_dist", "style_change"), ("judge", "judge_change")):
+        assert rows[0][dist] == pytest.approx(after[f"{dist}_content"])
+        assert rows[1][change] == pytest.approx(after[f"{change}_s0.5"])
+        assert rows[1][change] == pytest.approx(rows[1][dist] / rows[0][dist] - 1)
 
 
 def _check_report(run):

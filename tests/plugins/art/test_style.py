@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from tlgen.plugins.art import images
-from tlgen.plugins.art.evaluation import measure, summarise
+from tlgen.plugins.art.evaluation import (content_distances, measure, style_metrics,
+                                          summarise)
 from tlgen.plugins.art.style import StyleDistance, content_ssim, held_out_distances
 
 
@@ -35,28 +36,33 @@ def test_ssim_is_one_for_the_image_and_low_for_noise():
 
 
 def test_summary_compares_each_output_with_its_own_content():
-    base = {"a": 1.0, "b": 0.5}
+    bases = {"style_dist": {"a": 1.0, "b": 0.5}, "judge": {"a": 0.1, "b": 0.2}}
     infos = [{"kind": "stylised", "content": "a", "strength": 0.5, "style_dist": 0.5,
-              "ssim": 0.8, "style_change": -0.5},
+              "ssim": 0.8, "style_change": -0.5, "judge": 0.05, "judge_change": -0.5},
              {"kind": "stylised", "content": "b", "strength": 0.5, "style_dist": 0.5,
-              "ssim": 0.6, "style_change": 0.0},
-             {"kind": "sample", "index": 0, "style_dist": 0.3}]
-    metrics = summarise(infos, base)
+              "ssim": 0.6, "style_change": 0.0, "judge": 0.2, "judge_change": 0.0},
+             {"kind": "sample", "index": 0, "style_dist": 0.3, "judge": 0.04}]
+    metrics = summarise(infos, bases)
     assert metrics == pytest.approx({"style_dist_content": 0.75, "style_dist_s0.5": 0.5,
                                      "ssim_s0.5": 0.7, "style_change_s0.5": -0.25,
-                                     "style_dist_samples": 0.3})
+                                     "style_dist_samples": 0.3, "judge_content": 0.15,
+                                     "judge_s0.5": 0.125, "judge_change_s0.5": -0.25,
+                                     "judge_samples": 0.04})
 
 
 def test_measure_puts_each_images_figures_in_its_info_and_they_survive_pickling():
     photo = images.resize_short_side(images.read_rgb(images.builtin("skimage")[1]), 64)
-    style = StyleDistance([noise()], size=64)
-    base = {"photo": style(photo)}
+    metrics = style_metrics([noise()], size=64)
+    bases = content_distances(metrics, {"photo": photo})
     kept, styled, free = photo.copy(), noise(photo.size, seed=2), noise((32, 32), seed=3)
     kept.info.update(kind="stylised", content="photo", strength=0.3)
     styled.info.update(kind="stylised", content="photo", strength=0.7)
     free.info.update(kind="sample", index=0)
-    measure([kept, styled, free], {"photo": photo}, base, style)
-    assert kept.info["ssim"] == 1.0 and kept.info["style_change"] == pytest.approx(0, abs=1e-6)
-    assert styled.info["ssim"] < 0.2 and styled.info["style_change"] < 0
-    assert "ssim" not in free.info and free.info["style_dist"] == pytest.approx(style(free))
+    measure([kept, styled, free], {"photo": photo}, metrics, bases)
+    for change in ("style_change", "judge_change"):
+        assert kept.info[change] == pytest.approx(0, abs=1e-5) and styled.info[change] < 0
+    assert kept.info["ssim"] == 1.0 and styled.info["ssim"] < 0.2
+    assert "ssim" not in free.info
+    assert free.info["style_dist"] == pytest.approx(metrics["style_dist"](free))
+    assert free.info["judge"] == pytest.approx(metrics["judge"](free))
     assert pickle.loads(pickle.dumps(styled)).info == styled.info
