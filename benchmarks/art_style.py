@@ -1,14 +1,18 @@
 """Art benchmark: style transfer of content photos, base vs fine-tuned, at each strength.
 
 One run of the art plugin (default: the shipped pixel DDPM fine-tuned on the Van Gogh
-set), then, per strength, the style distance of the outputs to the style set relative to
-each content image (style change; target -50%) and their content SSIM (target >= 0.5),
-per image and on average. Beside it, the zero-shot baseline to beat: Magenta's pretrained
-arbitrary stylisation (plugins/art/baseline.py) on the same content images and style set,
-measured the same way, at each blend of the style vector. For scale it also prints what
-the metric calls "in style": each style image's distance to the other style images. The
-headline is printed last: the best fine-tuned style change among strengths whose SSIM is
-at least 0.5, and the baseline's best change at an SSIM at least as high.
+set), then, per strength, two distances of the outputs to the style set, each also relative
+to the content image (change): the random-filter Gram distance (style_dist, style_change;
+target -50%) and the independent judge, Magenta's style embedding (judge, judge_change;
+plugins/art/judge.py), and their content SSIM (target >= 0.5), per image and on average.
+Beside it, the zero-shot baseline to beat: Magenta's pretrained arbitrary stylisation
+(plugins/art/baseline.py) on the same content images and style set, measured the same way,
+at each blend of the style vector (it picks its style vector with the judge's predictor, so
+the judge favours it if anything). For scale it prints what each distance calls "in style"
+(each style image to the others; a Van Gogh held out of the set) and how far 20 paintings by
+other painters and 20 photos are. The headline is printed last: the best fine-tuned style
+change among strengths whose SSIM is at least 0.5, and the baseline's best change at an
+SSIM at least as high.
 
     python benchmarks/art_style.py                      # a new default run
     python benchmarks/art_style.py --set train.max_steps=600
@@ -25,17 +29,24 @@ from pathlib import Path
 
 from PIL import Image
 
-from tlgen.plugins.art.evaluation import read_scores
+from tlgen.plugins.art.evaluation import Metric, read_scores
 
 TARGET_CHANGE, TARGET_SSIM = -0.5, 0.5
 BLENDS = (0.25, 0.5, 0.75, 1.0)
+METRICS = ("style_dist", "style_change", "judge", "judge_change", "ssim")
 
 
 def per_image(run_dir: Path, stage: str) -> dict[tuple[str, float], dict]:
-    """(content, strength) -> the stage's scores.csv row: style distance, change, SSIM."""
-    return {(row["content"], row["strength"]): {**row, "change": row["style_change"]}
+    """(content, strength) -> the stage's scores.csv row: distances, changes, SSIM."""
+    return {(row["content"], row["strength"]): row
             for row in read_scores(run_dir / "samples" / stage / "scores.csv")
             if row["kind"] == "stylised"}
+
+
+def mean(values: list) -> float | None:
+    """The mean of the values that are there (a run from before the judge has none)."""
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def table(run_dir: Path) -> list[dict]:
@@ -48,23 +59,24 @@ def table(run_dir: Path) -> list[dict]:
             picked = keys if key is None else [key]
             row = {"content": "mean" if key is None else key[0], "strength": strength}
             for stage, found in (("base", before), ("tuned", after)):
-                for metric in ("style_dist", "change", "ssim"):
-                    values = [found[k][metric] for k in picked if k in found]
-                    row[f"{stage}_{metric}"] = sum(values) / len(values) if values else None
+                for metric in METRICS:
+                    row[f"{stage}_{metric}"] = mean([found[k][metric] for k in picked
+                                                     if k in found])
             rows.append(row)
     return rows
 
 
-def show(rows: list[dict]) -> None:
-    cols = ("content", "strength", "base_style_dist", "base_change", "base_ssim",
-            "tuned_style_dist", "tuned_change", "tuned_ssim")
-    print("  ".join(f"{c:>16}" for c in cols))
+def show(rows: list[dict], cols: tuple[str, ...]) -> None:
+    """A fixed-width table: changes as percentages, strengths and blends as given."""
+    widths = [max(len(c), 8) for c in cols]
+    print("  ".join(f"{c:>{w}}" for c, w in zip(cols, widths, strict=True)))
     for row in rows:
         cells = []
-        for c in cols:
+        for c, w in zip(cols, widths, strict=True):
             v = row[c]
-            cells.append(f"{v:>16}" if isinstance(v, str) else f"{'-':>16}" if v is None else
-                         f"{v:>+16.1%}" if "change" in c else f"{v:>16.3f}")
+            cells.append(f"{v:>{w}}" if isinstance(v, str) else f"{'-':>{w}}" if v is None else
+                         f"{v:>+{w}.1%}" if "change" in c else f"{v:>{w}g}" if c in (
+                             "strength", "blend") else f"{v:>{w}.3f}")
         print("  ".join(cells))
 
 
@@ -75,14 +87,14 @@ def run_contents(run_dir: Path) -> dict[str, Image.Image]:
             for row in read_scores(folder / "scores.csv") if row["kind"] == "content"}
 
 
-def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image], size: int,
-            blends: list[float]) -> tuple[list[dict], list[Image.Image], dict[str, float]]:
+def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image],
+            metrics: dict[str, Metric], blends: list[float],
+            ) -> tuple[list[dict], list[Image.Image], dict[str, dict[str, float]]]:
     """The Magenta baseline on each content image at each blend, measured as the plugin's
     evaluation measures a stage: one row per (content, blend) and a 'mean' row per blend,
-    the stylised images, and each content image's own style distance."""
+    the stylised images, and each content image's own distances."""
     from tlgen.plugins.art.baseline import MagentaBaseline
-    from tlgen.plugins.art.evaluation import measure, summarise
-    from tlgen.plugins.art.style import StyleDistance
+    from tlgen.plugins.art.evaluation import content_distances, measure, summarise
 
     start = time.perf_counter()
     model = MagentaBaseline(style_images)
@@ -93,28 +105,18 @@ def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image], s
             out.info.update(kind="stylised", content=name, strength=blend)
             made.append(out)
     seconds = time.perf_counter() - start
-    style = StyleDistance(style_images, size)
-    base = {name: style(img) for name, img in contents.items()}
-    measure(made, contents, base, style)
-    means = summarise([img.info for img in made], base)
+    bases = content_distances(metrics, contents)
+    measure(made, contents, metrics, bases)
+    means = summarise([img.info for img in made], bases)
     rows = []
     for blend in blends:
         rows += [{"content": img.info["content"], "blend": blend,
-                  **{k: img.info[k] for k in ("style_dist", "style_change", "ssim")}}
+                  **{k: img.info[k] for k in METRICS}}
                  for img in made if img.info["strength"] == blend]
         rows.append({"content": "mean", "blend": blend,
-                     **{k: means[f"{k}_s{blend:g}"] for k in ("style_dist", "style_change",
-                                                               "ssim")}})
+                     **{k: means[f"{k}_s{blend:g}"] for k in METRICS}})
     print(f"Magenta baseline: {len(made)} images in {seconds:.1f} s")
-    return rows, made, base
-
-
-def show_magenta(rows: list[dict]) -> None:
-    print("  ".join(f"{c:>16}" for c in ("content", "blend", "magenta_style_dist",
-                                          "magenta_change", "magenta_ssim")))
-    for row in rows:
-        print(f"{row['content']:>16}  {row['blend']:>16g}  {row['style_dist']:>16.3f}  "
-              f"{row['style_change']:>+16.1%}  {row['ssim']:>16.3f}")
+    return rows, made, bases
 
 
 def best_magenta(rows: list[dict], min_ssim: float) -> dict | None:
@@ -123,13 +125,33 @@ def best_magenta(rows: list[dict], min_ssim: float) -> dict | None:
     return min(kept, key=lambda r: r["style_change"]) if kept else None
 
 
-def style_reference(style_images: list[Image.Image], names: list[str],
-                    size: int) -> list[tuple[str, float]]:
-    """What the metric calls "in style": each style image's distance to the others (leave one
-    out), at the size the run measured its outputs."""
+def for_scale(metrics: dict[str, Metric], style_images: list[Image.Image], names: list[str],
+              style: str, size: int, bases: dict[str, dict[str, float]]) -> None:
+    """What each distance calls "in style" (each style image to the others, leave one out; a
+    Van Gogh held out of the Van Gogh set) and how far other painters' paintings, photos and
+    the content images are, at the size the run measured its outputs."""
+    from tlgen.plugins.art.images import load
     from tlgen.plugins.art.style import held_out_distances
 
-    return list(zip(names, held_out_distances(style_images, size), strict=True))
+    held_out = {"style_dist": held_out_distances(style_images, size),
+                "judge": metrics["judge"].held_out()}
+    groups = [("each style image to the others (leave one out)", held_out)]
+    others = [("the held-out Van Gogh (Village Street in Auvers)", ["vangogh_heldout"])]
+    others = (others if style == "vangogh" else []) + [
+        ("20 paintings by 11 other painters (built-in set paintings)", ["paintings"]),
+        ("20 photos (built-in sets skimage, photos)", ["skimage", "photos"])]
+    for label, sets in others:
+        found = [img for name in sets for _, img in load(name, name)]
+        groups.append((label, {key: [m(img) for img in found] for key, m in metrics.items()}))
+    groups.append(("the content images", {key: list(b.values()) for key, b in bases.items()}))
+    print(f"for scale, distance to the style set ({style}), mean (min-max):")
+    for label, found in groups:
+        cells = [f"{key} {mean(v):.3f}" + (f" ({min(v):.3f}-{max(v):.3f})" if len(v) > 1 else "")
+                 for key, v in found.items()]
+        print(f"  {label}: " + ", ".join(cells))
+    print("  leave one out, style_dist / judge: " + ", ".join(
+        f"{name} {d:.2f} / {j:.3f}"
+        for name, d, j in zip(names, held_out["style_dist"], held_out["judge"], strict=True)))
 
 
 def main() -> None:
@@ -146,6 +168,7 @@ def main() -> None:
     parser.add_argument("--grid", type=Path, help="save content | Magenta at each blend here")
     args = parser.parse_args()
     from tlgen.plugins.art.config import ArtData, ArtSample
+    from tlgen.plugins.art.evaluation import style_metrics
     from tlgen.plugins.art.images import load
     from tlgen.plugins.art.samples import content_images
 
@@ -169,54 +192,60 @@ def main() -> None:
     paths, style_images = zip(*load(data.style, "data.style"), strict=True)
     style_images = list(style_images)
 
+    metrics = style_metrics(style_images, sample.content_size)
+
     rows = []
     if not args.baseline_only:
         rows = table(args.run)
-        show(rows)
-    magenta_rows, made, base = magenta(contents, style_images, sample.content_size, args.blends)
-    show_magenta(magenta_rows)
-    reference = style_reference(style_images, [p.stem for p in paths], sample.content_size)
-    print("for scale, style distance of each style image to the other style images (leave one "
-          "out): " + ", ".join(f"{name} {d:.2f}" for name, d in reference))
-    print("and of the content images: " + ", ".join(f"{n} {d:.2f}" for n, d in base.items()))
+        show(rows, ("content", "strength", *(f"{stage}_{m}" for stage in ("base", "tuned")
+                                             for m in METRICS)))
+    magenta_rows, made, bases = magenta(contents, style_images, metrics, args.blends)
+    show(magenta_rows, ("content", "blend", *METRICS))
+    for_scale(metrics, style_images, [p.stem for p in paths], data.style, sample.content_size,
+              bases)
     if args.grid:
         from tlgen.plugins.art.figures import strength_grid
 
-        print(f"Magenta grid: {strength_grid({'Magenta': made}, contents, base, args.grid)}")
+        grid = strength_grid({"Magenta": made}, contents, bases["style_dist"], args.grid)
+        print(f"Magenta grid: {grid}")
     if args.run is not None:
         print(f"figure: {args.run / 'figures' / 'style_transfer.png'}")
     headline(rows, magenta_rows)
 
 
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
 def headline(rows: list[dict], magenta_rows: list[dict]) -> None:
-    """The best fine-tuned change at SSIM >= 0.5 against the target, then the baseline's best
-    at an SSIM at least as high (last line)."""
+    """The best fine-tuned style change at SSIM >= 0.5 against the target, then the
+    baseline's best at an SSIM at least as high (last line); each with its judge change."""
     means = [r for r in rows if r["content"] == "mean" and r["tuned_ssim"] is not None]
     kept = [r for r in means if r["tuned_ssim"] >= TARGET_SSIM]
-    best = min(kept, key=lambda r: r["tuned_change"]) if kept else None
+    best = min(kept, key=lambda r: r["tuned_style_change"]) if kept else None
     if rows and best is None:
         print(f"art_style: no strength keeps SSIM >= {TARGET_SSIM} (target not met)")
     elif best is not None:
-        verdict = "met" if best["tuned_change"] <= TARGET_CHANGE else "not met"
-        base = "-" if best["base_change"] is None else f"{best['base_change']:+.1%}"
-        print(f"art_style: style distance {best['tuned_change']:+.1%} vs content (base "
-              f"{base}) at strength {best['strength']:g}, SSIM "
-              f"{best['tuned_ssim']:.2f}; target {TARGET_CHANGE:+.0%} at SSIM >= "
+        verdict = "met" if best["tuned_style_change"] <= TARGET_CHANGE else "not met"
+        print(f"art_style: style distance {pct(best['tuned_style_change'])} vs content (base "
+              f"{pct(best['base_style_change'])}), judge {pct(best['tuned_judge_change'])} "
+              f"(base {pct(best['base_judge_change'])}) at strength {best['strength']:g}, "
+              f"SSIM {best['tuned_ssim']:.2f}; target {TARGET_CHANGE:+.0%} at SSIM >= "
               f"{TARGET_SSIM}: {verdict}")
     min_ssim = TARGET_SSIM if best is None else max(TARGET_SSIM, best["tuned_ssim"])
     zero_shot = best_magenta(magenta_rows, min_ssim)
     if zero_shot is None:
         print(f"art_style: Magenta baseline: no blend keeps SSIM >= {min_ssim:.2f}")
         return
-    line = (f"art_style: Magenta zero-shot baseline {zero_shot['style_change']:+.1%} at blend "
-            f"{zero_shot['blend']:g}, SSIM {zero_shot['ssim']:.2f} (best at SSIM >= "
-            f"{min_ssim:.2f})")
+    line = (f"art_style: Magenta zero-shot baseline {pct(zero_shot['style_change'])} (judge "
+            f"{pct(zero_shot['judge_change'])}) at blend {zero_shot['blend']:g}, SSIM "
+            f"{zero_shot['ssim']:.2f} (best at SSIM >= {min_ssim:.2f})")
     if best is not None:
-        beaten = best["tuned_change"] <= zero_shot["style_change"]
-        line += f"; fine-tuned {best['tuned_change']:+.1%}: " + (
-            "matches or beats it" if beaten else "does not match it")
+        beaten = best["tuned_style_change"] <= zero_shot["style_change"]
+        line += (f"; fine-tuned {pct(best['tuned_style_change'])} (judge "
+                 f"{pct(best['tuned_judge_change'])}): "
+                 + ("matches or beats it" if beaten else "does not match it"))
     print(line)
-
 
 if __name__ == "__main__":
     main()
