@@ -97,13 +97,7 @@ def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image],
     from tlgen.plugins.art.evaluation import content_distances, measure, summarise
 
     start = time.perf_counter()
-    model = MagentaBaseline(style_images)
-    made = []
-    for name, img in contents.items():
-        for blend in blends:
-            out = model.stylise(img, blend)
-            out.info.update(kind="stylised", content=name, strength=blend)
-            made.append(out)
+    made = MagentaBaseline(style_images).samples(contents, blends)
     seconds = time.perf_counter() - start
     bases = content_distances(metrics, contents)
     measure(made, contents, metrics, bases)
@@ -206,7 +200,7 @@ def main() -> None:
     if args.grid:
         from tlgen.plugins.art.figures import strength_grid
 
-        grid = strength_grid({"Magenta": made}, contents, bases["style_dist"], args.grid)
+        grid = strength_grid({"magenta": made}, contents, bases, args.grid)
         print(f"Magenta grid: {grid}")
     if args.run is not None:
         print(f"figure: {args.run / 'figures' / 'style_transfer.png'}")

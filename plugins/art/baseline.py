@@ -80,3 +80,15 @@ class MagentaBaseline:
                                         vector_in: vector.astype(np.float32)})[0][0]
         styled = Image.fromarray((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
         return styled.resize(content.size, Image.Resampling.BICUBIC)
+
+    def samples(self, contents: dict[str, Image.Image], blends: list[float]) -> list[Image.Image]:
+        """Each content image at each blend, its ``info`` saying which as a stage's stylised
+        samples do (``kind``, ``content``, ``strength``: the blend, ``file``)."""
+        made = []
+        for name, img in contents.items():
+            for blend in blends:
+                out = self.stylise(img, blend)
+                out.info.update(kind="stylised", content=name, strength=blend,
+                                file=f"{name}_b{blend:.2f}.png")
+                made.append(out)
+        return made

@@ -1,4 +1,5 @@
-"""Report figures: content | base | fine-tuned at each strength, free samples, the style set."""
+"""Report figures: content | base | fine-tuned | Magenta baseline at each strength, free
+samples, the style set."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
-LABELS = {"before": "base", "after": "fine-tuned"}
+LABELS = {"before": "base", "after": "fine-tuned", "magenta": "Magenta"}
+# what a column's strength is: SDEdit's noise level, or the Magenta baseline's style blend
+PARAMETER = {"magenta": "blend"}
+
+
+def _label(stage: str) -> str:
+    return LABELS.get(stage, stage)
 
 
 def _caption(info: dict) -> str:
     parts = [f"style {info['style_dist']:.2f}"] if "style_dist" in info else []
+    if info.get("judge") is not None:
+        parts.append(f"judge {info['judge']:.3f}")
     if "ssim" in info:
         parts.append(f"SSIM {info['ssim']:.2f}")
     return " · ".join(parts)
@@ -30,10 +39,10 @@ def _save(fig, out: Path) -> Path:
 
 
 def strength_grid(stages: dict[str, list[Image.Image]], contents: dict[str, Image.Image],
-                  base: dict[str, float], out: Path) -> Path | None:
+                  bases: dict[str, dict[str, float]], out: Path) -> Path | None:
     """One row per content image: the image, then each stage's output at each strength,
-    with style distance (lower: closer to the style set) and SSIM under each (from the
-    samples' ``info``)."""
+    with the distances to the style set (lower: closer) and SSIM under each (from the
+    samples' ``info``; the content image's own distances from ``bases``)."""
     outputs = {stage: {(img.info["content"], img.info["strength"]): img for img in samples
                        if img.info["kind"] == "stylised"} for stage, samples in stages.items()}
     strengths = sorted({k[1] for found in outputs.values() for k in found})
@@ -44,12 +53,14 @@ def strength_grid(stages: dict[str, list[Image.Image]], contents: dict[str, Imag
                              figsize=(2.1 * (1 + len(columns)), 2.3 * len(contents)))
     for row, (name, content) in enumerate(contents.items()):
         axes[row][0].imshow(content)
-        axes[row][0].set_title(f"{name}\n{_caption({'style_dist': base[name]})}", fontsize=8)
+        own = {key: base[name] for key, base in bases.items()}
+        axes[row][0].set_title(f"{name}\n{_caption(own)}", fontsize=8)
         for col, (strength, stage) in enumerate(columns, start=1):
             img = outputs[stage].get((name, strength))
             if img is not None:
                 axes[row][col].imshow(img)
-                axes[row][col].set_title(f"{LABELS.get(stage, stage)} s={strength:g}\n"
+                axes[row][col].set_title(f"{_label(stage)} {PARAMETER.get(stage, 's')}="
+                                         f"{strength:g}\n"
                                          f"{_caption(img.info)}", fontsize=8)
     return _save(fig, out)
 
@@ -67,7 +78,7 @@ def sample_sheet(stages: dict[str, list[Image.Image]], out: Path) -> Path | None
     for r, (stage, found) in enumerate(rows.items()):
         for c, img in enumerate(found):
             axes[r][c].imshow(img)
-        axes[r][0].set_title(LABELS.get(stage, stage), fontsize=8, loc="left")
+        axes[r][0].set_title(_label(stage), fontsize=8, loc="left")
     return _save(fig, out)
 
 
@@ -86,18 +97,17 @@ def thumbnail_strip(images: list[Image.Image], out: Path, height: int = 120) -> 
 
 
 def strength_table(metrics: dict[str, dict[str, float]]) -> dict:
-    """Style change against the content image and SSIM, one column per stage, one row per
-    strength (a report table section)."""
+    """Per strength (for the Magenta baseline: per blend), each stage's change of each style
+    distance against the content image and its SSIM (a report table section)."""
     stages = [stage for stage, found in metrics.items() if found]
     strengths = dict.fromkeys(k.removeprefix("ssim_s") for found in metrics.values()
                               for k in found if k.startswith("ssim_s"))
-    columns = ["strength"]
-    columns += [f"style change, {LABELS.get(s, s)}" for s in stages]
-    columns += [f"SSIM, {LABELS.get(s, s)}" for s in stages]
+    figures = [("style_change", "style change", "{:+.1%}"), ("judge_change", "judge change",
+                                                              "{:+.1%}"), ("ssim", "SSIM", "{:.3f}")]
+    columns = ["strength"] + [f"{title}, {_label(s)}" for _, title, _ in figures for s in stages]
     rows = []
     for s in strengths:
-        changes = [metrics[stage].get(f"style_change_s{s}") for stage in stages]
-        ssims = [metrics[stage].get(f"ssim_s{s}") for stage in stages]
-        rows.append([s, *(None if c is None else f"{c:+.1%}" for c in changes),
-                     *(None if v is None else round(v, 3) for v in ssims)])
+        cells = [metrics[stage].get(f"{key}_s{s}") for key, _, _ in figures for stage in stages]
+        fmts = [fmt for _, _, fmt in figures for _ in stages]
+        rows.append([s, *(None if v is None else fmt.format(v) for v, fmt in zip(cells, fmts))])
     return {"columns": columns, "rows": rows}

@@ -56,6 +56,10 @@ def _check_report(run):
     for section in ("Style transfer: content", "Style set (vangogh)", "Free samples"):
         assert section in page
     assert "<th>style change, fine-tuned</th>" in page and "<th>SSIM, base</th>" in page
+    assert "<th>judge change, Magenta</th>" in page  # the zero-shot baseline beside the stages
+    magenta = read_scores(run.dir / "samples" / "magenta" / "scores.csv")
+    assert [(r["kind"], r["strength"]) for r in magenta] == [("content", None), ("stylised", 0.5)]
+    assert (run.dir / "samples" / "magenta" / magenta[1]["file"]).is_file()
     assert "&lt;" not in page  # no HTML string escaped into the page
     for figure in ("style_transfer.png", "samples.png", "style_set.png"):
         assert f'src="figures/{figure}"' in page and (run.dir / "figures" / figure).is_file()
