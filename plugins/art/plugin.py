@@ -145,7 +145,7 @@ def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -
     from .stylizers import stylizer_for
 
     cfg = run.config
-    stylizer = stylizer_for(backbone, cfg.sample, cfg.data, run.device)
+    stylizer = stylizer_for(backbone, cfg.sample, cfg.data, run.device, data.extras["style_images"])
     contents = data.extras["content_images"]
     made = samples.generate(stylizer, contents, cfg.sample, n)
     folder = run.samples_dir(stage)
