@@ -5,6 +5,9 @@ set), then, per strength, two distances of the outputs to the style set, each al
 to the content image (change): the random-filter Gram distance (style_dist, style_change;
 target -50%) and the independent judge, Magenta's style embedding (judge, judge_change;
 plugins/art/judge.py), and their content SSIM (target >= 0.5), per image and on average.
+A run whose sampling is style-guided (sample.style_guidance; on by default for the pixel
+DDPM) gets a third set of columns: its fine-tuned model re-sampled without guidance (stage
+folder ``unguided``), so what fine-tuning does and what guidance adds are read apart.
 Beside it, the zero-shot baseline to beat: Magenta's pretrained arbitrary stylisation
 (plugins/art/baseline.py) on the same content images and style set, measured the same way,
 at each blend of the style vector (it picks its style vector with the judge's predictor, so
@@ -12,7 +15,8 @@ the judge favours it if anything). For scale it prints what each distance calls 
 (each style image to the others; a Van Gogh held out of the set) and how far 20 paintings by
 other painters and 20 photos are. The headline is printed last: the best fine-tuned style
 change among strengths whose SSIM is at least 0.5, and the baseline's best change at an
-SSIM at least as high.
+SSIM at least as high. The free samples' distances, base and fine-tuned, are printed
+against the range of the style images' own leave-one-out distances.
 
     python benchmarks/art_style.py                      # a new default run
     python benchmarks/art_style.py --set train.max_steps=600
@@ -49,16 +53,18 @@ def mean(values: list) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def table(run_dir: Path) -> list[dict]:
-    """One row per (content, strength) and one 'mean' row per strength."""
-    before, after = per_image(run_dir, "before"), per_image(run_dir, "after")
+def table(run_dir: Path, stages: dict[str, str]) -> list[dict]:
+    """One row per (content, strength) and one 'mean' row per strength; columns
+    ``{label}_{metric}`` for each ``stages`` label -> the run's stage folder."""
+    found_by = {label: per_image(run_dir, stage) for label, stage in stages.items()}
     rows = []
-    for strength in sorted({s for _, s in after}):
-        keys = [k for k in after if k[1] == strength]
+    for strength in sorted({s for found in found_by.values() for _, s in found}):
+        keys = list(dict.fromkeys(k for found in found_by.values() for k in found
+                                  if k[1] == strength))
         for key in keys + [None]:
             picked = keys if key is None else [key]
             row = {"content": "mean" if key is None else key[0], "strength": strength}
-            for stage, found in (("base", before), ("tuned", after)):
+            for stage, found in found_by.items():
                 for metric in METRICS:
                     row[f"{stage}_{metric}"] = mean([found[k][metric] for k in picked
                                                      if k in found])
@@ -78,6 +84,39 @@ def show(rows: list[dict], cols: tuple[str, ...]) -> None:
                          f"{v:>+{w}.1%}" if "change" in c else f"{v:>{w}g}" if c in (
                              "strength", "blend") else f"{v:>{w}.3f}")
         print("  ".join(cells))
+
+
+def unguided(run_dir: Path) -> str:
+    """Re-sample the run's fine-tuned model without style guidance (stage folder
+    ``unguided``, scores.csv measured like the run's): what fine-tuning does alone."""
+    from tlgen import Run
+
+    start = time.perf_counter()
+    run = Run.open(run_dir, overrides=["sample.style_guidance=0", "sample.n=0"])
+    backbone = run.load_trained()
+    data = run.call("prepare_data", backbone=backbone)
+    made = run.call("sample", backbone=backbone, data=data, n=0, stage="unguided")
+    run.call("evaluate", backbone=backbone, data=data, samples=made, stage="unguided")
+    print(f"fine-tuned model re-sampled without guidance in {time.perf_counter() - start:.0f} s")
+    return "unguided"
+
+
+def free_samples(run_dir: Path, held_out: dict[str, list[float]]) -> None:
+    """The free samples' mean distances, base and fine-tuned, against the range of the style
+    images' own leave-one-out distances (the issue's bar: within that range)."""
+    for stage, label in (("before", "base"), ("after", "fine-tuned")):
+        rows = [r for r in read_scores(run_dir / "samples" / stage / "scores.csv")
+                if r["kind"] == "sample"]
+        if not rows:
+            continue
+        cells = []
+        for key, values in held_out.items():
+            value = mean([r[key] for r in rows])
+            if value is not None:
+                inside = "within" if value <= max(values) else "outside"
+                cells.append(f"{key} {value:.3f} ({inside} the style set's leave-one-out "
+                             f"{min(values):.3f}-{max(values):.3f})")
+        print(f"free samples, {label} ({len(rows)}): " + ", ".join(cells))
 
 
 def run_contents(run_dir: Path) -> dict[str, Image.Image]:
@@ -120,7 +159,8 @@ def best_magenta(rows: list[dict], min_ssim: float) -> dict | None:
 
 
 def for_scale(metrics: dict[str, Metric], style_images: list[Image.Image], names: list[str],
-              style: str, size: int, bases: dict[str, dict[str, float]]) -> None:
+              style: str, size: int, bases: dict[str, dict[str, float]],
+              ) -> dict[str, list[float]]:
     """What each distance calls "in style" (each style image to the others, leave one out; a
     Van Gogh held out of the Van Gogh set) and how far other painters' paintings, photos and
     the content images are, at the size the run measured its outputs."""
@@ -146,6 +186,7 @@ def for_scale(metrics: dict[str, Metric], style_images: list[Image.Image], names
     print("  leave one out, style_dist / judge: " + ", ".join(
         f"{name} {d:.2f} / {j:.3f}"
         for name, d, j in zip(names, held_out["style_dist"], held_out["judge"], strict=True)))
+    return held_out
 
 
 def main() -> None:
@@ -160,6 +201,8 @@ def main() -> None:
     parser.add_argument("--blends", type=float, nargs="+", default=list(BLENDS),
                         help="Magenta style-vector blends (1: the style set's vector)")
     parser.add_argument("--grid", type=Path, help="save content | Magenta at each blend here")
+    parser.add_argument("--no-unguided", action="store_true",
+                        help="skip re-sampling a guided run's fine-tuned model without guidance")
     args = parser.parse_args()
     from tlgen.plugins.art.config import ArtData, ArtSample
     from tlgen.plugins.art.evaluation import style_metrics
@@ -190,13 +233,18 @@ def main() -> None:
 
     rows = []
     if not args.baseline_only:
-        rows = table(args.run)
-        show(rows, ("content", "strength", *(f"{stage}_{m}" for stage in ("base", "tuned")
-                                             for m in METRICS)))
+        stages = {"base": "before", "tuned": "after"}
+        if sample.style_guidance != 0 and not args.no_unguided:
+            stages["unguided"] = unguided(args.run)
+        rows = table(args.run, stages)
+        show(rows, ("content", "strength", *(f"{stage}_{m}" for stage in stages
+                                             for m in ("style_change", "judge_change", "ssim"))))
     magenta_rows, made, bases = magenta(contents, style_images, metrics, args.blends)
     show(magenta_rows, ("content", "blend", *METRICS))
-    for_scale(metrics, style_images, [p.stem for p in paths], data.style, sample.content_size,
-              bases)
+    held_out = for_scale(metrics, style_images, [p.stem for p in paths], data.style,
+                         sample.content_size, bases)
+    if not args.baseline_only:
+        free_samples(args.run, held_out)
     if args.grid:
         from tlgen.plugins.art.figures import strength_grid
 
@@ -209,6 +257,14 @@ def main() -> None:
 
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1%}"
+
+
+def without(row: dict) -> str:
+    """The same strength's figures from the fine-tuned model without guidance, if measured."""
+    if row.get("unguided_style_change") is None:
+        return ""
+    return (f" (without guidance {pct(row['unguided_style_change'])}, judge "
+            f"{pct(row['unguided_judge_change'])}, SSIM {row['unguided_ssim']:.2f})")
 
 
 def headline(rows: list[dict], magenta_rows: list[dict]) -> None:
@@ -224,7 +280,8 @@ def headline(rows: list[dict], magenta_rows: list[dict]) -> None:
         print(f"art_style: style distance {pct(best['tuned_style_change'])} vs content (base "
               f"{pct(best['base_style_change'])}), judge {pct(best['tuned_judge_change'])} "
               f"(base {pct(best['base_judge_change'])}) at strength {best['strength']:g}, "
-              f"SSIM {best['tuned_ssim']:.2f}; target {TARGET_CHANGE:+.0%} at SSIM >= "
+              f"SSIM {best['tuned_ssim']:.2f}{without(best)}; target {TARGET_CHANGE:+.0%} "
+              f"at SSIM >= "
               f"{TARGET_SSIM}: {verdict}")
     min_ssim = TARGET_SSIM if best is None else max(TARGET_SSIM, best["tuned_ssim"])
     zero_shot = best_magenta(magenta_rows, min_ssim)

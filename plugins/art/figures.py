@@ -102,9 +102,9 @@ def strength_table(metrics: dict[str, dict[str, float]]) -> dict:
     stages = [stage for stage, found in metrics.items() if found]
     strengths = dict.fromkeys(k.removeprefix("ssim_s") for found in metrics.values()
                               for k in found if k.startswith("ssim_s"))
-    figures = [("style_change", "style change", "{:+.1%}"), ("judge_change", "judge change",
-                                                              "{:+.1%}"), ("ssim", "SSIM", "{:.3f}")]
-    columns = ["strength"] + [f"{title}, {_label(s)}" for _, title, _ in figures for s in stages]
+    figures = [("style_change", "style change", "{:+.1%}"),
+               ("judge_change", "judge change", "{:+.1%}"), ("ssim", "SSIM", "{:.3f}")]
+    columns = ["strength", *(f"{title}, {_label(s)}" for _, title, _ in figures for s in stages)]
     rows = []
     for s in strengths:
         cells = [metrics[stage].get(f"{key}_s{s}") for key, _, _ in figures for stage in stages]

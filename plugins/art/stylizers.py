@@ -25,6 +25,10 @@ from .backbones import base_unet
 from .config import ArtData, ArtSample
 from .datasets import to_image, to_tensor
 
+# The default guidance of a pixel pipeline: on the fine-tuned DDPM at strength 0.3 it halves
+# the style distance at SSIM 0.57 (guidance.py); 0.03 gives more style for 0.03 less SSIM.
+PIXEL_STYLE_GUIDANCE = 0.02
+
 
 class PixelStylizer:
     """SDEdit and unconditional sampling with a pixel-space UNet and DDIM (eta = 0).
@@ -123,12 +127,13 @@ def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData, device: t
     pipe = backbone.extras["pipeline"]
     if backbone.extras["kind"] == "pixel":
         guide = None
-        if sample.style_guidance:
+        scale = PIXEL_STYLE_GUIDANCE if sample.style_guidance is None else sample.style_guidance
+        if scale:
             from .guidance import StyleGuide
 
             if not style_images:
                 raise TlgenError("sample.style_guidance needs the style images")
-            guide = StyleGuide(style_images, sample.content_size, sample.style_guidance, device)
+            guide = StyleGuide(style_images, sample.content_size, scale, device)
         return PixelStylizer(unet, pipe.scheduler.config, sample.steps, device, guide)
     if sample.style_guidance:
         raise TlgenError("config key 'sample.style_guidance' works with pixel-space pipelines "
