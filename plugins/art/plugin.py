@@ -64,7 +64,10 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
 
     from .datasets import Collate, RandomCrops
 
+    from .stylizers import style_guidance
+
     cfg = run.config.data
+    style_guidance(backbone, run.config.sample)  # refuses guidance a pipeline cannot take
     if backbone.extras["kind"] == "latent" and cfg.crop % 8:
         raise TlgenError(f"config key 'data.crop': {cfg.crop} must be a multiple of 8 for a "
                          "latent diffusion pipeline")

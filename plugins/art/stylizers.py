@@ -119,15 +119,27 @@ def size_multiple(backbone: Backbone) -> int:
     return backbone.extras["pipeline"].vae_scale_factor
 
 
+def style_guidance(backbone: Backbone, sample: ArtSample) -> float:
+    """The guidance scale a run samples with: ``sample.style_guidance``, or by default 0.02
+    for a pixel pipeline and 0 for Stable Diffusion, which refuses any other value (checked
+    when the data are prepared, so a bad config fails before training)."""
+    if backbone.extras["kind"] == "pixel":
+        return PIXEL_STYLE_GUIDANCE if sample.style_guidance is None else sample.style_guidance
+    if sample.style_guidance:
+        raise TlgenError("config key 'sample.style_guidance' works with pixel-space pipelines "
+                         "only; set it to 0 for a Stable Diffusion pipeline")
+    return 0.0
+
+
 def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData, device: torch.device,
                  style_images: list[Image.Image] | None = None) -> PixelStylizer | LatentStylizer:
     """The stylizer for the backbone's kind, on its current (possibly LoRA) weights; with
     ``sample.style_guidance``, guided towards ``style_images`` (pixel pipelines only)."""
     unet = base_unet(backbone.model).to(device)
     pipe = backbone.extras["pipeline"]
+    scale = style_guidance(backbone, sample)
     if backbone.extras["kind"] == "pixel":
         guide = None
-        scale = PIXEL_STYLE_GUIDANCE if sample.style_guidance is None else sample.style_guidance
         if scale:
             from .guidance import StyleGuide
 
@@ -135,8 +147,5 @@ def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData, device: t
                 raise TlgenError("sample.style_guidance needs the style images")
             guide = StyleGuide(style_images, sample.content_size, scale, device)
         return PixelStylizer(unet, pipe.scheduler.config, sample.steps, device, guide)
-    if sample.style_guidance:
-        raise TlgenError("config key 'sample.style_guidance' works with pixel-space pipelines "
-                         "only; set it to 0 for a Stable Diffusion pipeline")
     return LatentStylizer(pipe, unet, sample.steps, sample.prompt or data.caption,
                           sample.guidance_scale, device)

@@ -8,7 +8,7 @@ from tlgen.plugins.art.backbones import to_backbone
 from tlgen.plugins.art.config import ArtData, ArtSample
 from tlgen.plugins.art.datasets import to_tensor
 from tlgen.plugins.art.guidance import StyleGuide
-from tlgen.plugins.art.stylizers import PixelStylizer, stylizer_for
+from tlgen.plugins.art.stylizers import PixelStylizer, style_guidance, stylizer_for
 
 from .conftest import tiny_pixel_pipeline, tiny_sd_pipeline
 
@@ -59,6 +59,15 @@ def test_style_guidance_is_refused_for_stable_diffusion():
     backbone = to_backbone(tiny_sd_pipeline(), "tiny-sd")
     with pytest.raises(TlgenError, match="pixel-space pipelines only"):
         stylizer_for(backbone, ArtSample(style_guidance=0.05), ArtData(), CPU, [stripes()])
+    assert style_guidance(backbone, ArtSample()) == 0  # the default: off for Stable Diffusion
+
+
+def test_a_stable_diffusion_run_with_guidance_fails_before_training(make_run, sd_dir):
+    run = make_run(f"backbone.path='{sd_dir}'", "data.crop=32", "before=false",
+                   "sample.style_guidance=0.05")
+    with pytest.raises(TlgenError, match="pixel-space pipelines only"):
+        run.execute()
+    assert not (run.dir / "checkpoints").exists() or not any((run.dir / "checkpoints").iterdir())
 
 
 def test_a_run_hands_its_style_images_to_the_guide(make_run, pixel_dir):
