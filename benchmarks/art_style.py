@@ -281,8 +281,7 @@ def headline(rows: list[dict], magenta_rows: list[dict]) -> None:
               f"{pct(best['base_style_change'])}), judge {pct(best['tuned_judge_change'])} "
               f"(base {pct(best['base_judge_change'])}) at strength {best['strength']:g}, "
               f"SSIM {best['tuned_ssim']:.2f}{without(best)}; target {TARGET_CHANGE:+.0%} "
-              f"at SSIM >= "
-              f"{TARGET_SSIM}: {verdict}")
+              f"at SSIM >= {TARGET_SSIM}: {verdict}")
     min_ssim = TARGET_SSIM if best is None else max(TARGET_SSIM, best["tuned_ssim"])
     zero_shot = best_magenta(magenta_rows, min_ssim)
     if zero_shot is None:

@@ -74,10 +74,11 @@ def main() -> None:
     photos = [(path, path.name) for path in image_files("photos", "--photos")]
     paintings = []
     if args.gcompris:
-        photos += [(args.gcompris.parent / row["file"], row["file"]) for row in _rows(args.gcompris)
+        manifest = _rows(args.gcompris)
+        photos += [(args.gcompris.parent / row["file"], row["file"]) for row in manifest
                    if row["file"].startswith("photos/")]
         paintings = [(args.gcompris.parent / row["file"], row["painter"])
-                     for row in _rows(args.gcompris) if _other_painting(row)]
+                     for row in manifest if _other_painting(row)]
     for path, source in photos:
         photo = resize_short_side(read_rgb(path), args.size)
         photo.save(args.out / f"{path.stem}.png")

@@ -22,14 +22,8 @@ from PIL import Image
 
 from .datasets import to_tensor
 from .images import resize_short_side
+from .style import gram
 from .vgg import STYLE_LAYERS, VGG16Features
-
-
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, C) channel second moments over positions, divided by the number of positions
-    (comparable across image sizes)."""
-    flat = features.flatten(2)
-    return flat @ flat.transpose(1, 2) / flat.shape[2]
 
 
 class StyleGuide:

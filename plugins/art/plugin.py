@@ -63,7 +63,6 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
     from tlgen.types import DataSplits
 
     from .datasets import Collate, RandomCrops
-
     from .stylizers import style_guidance
 
     cfg = run.config.data
@@ -203,19 +202,14 @@ def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[
 def _magenta(run: Run, data: DataSplits) -> tuple[list, dict[str, float]]:
     """The zero-shot Magenta baseline on the content images, at a style blend equal to each
     strength, measured like a stage and saved beside the stages' samples for the user."""
+    from . import samples
     from .baseline import MagentaBaseline
-    from .evaluation import measure, summarise, write_scores
 
-    extras = data.extras
-    contents, bases = extras["content_images"], extras["content_distances"]
-    made = MagentaBaseline(extras["style_images"]).samples(contents, run.config.sample.strengths)
-    measure(made, contents, extras["style_metrics"], bases)
-    folder = run.samples_dir("magenta")
-    for img in made:
-        img.save(folder / img.info["file"])
-    infos = [img.info for img in made]
-    write_scores(folder / "scores.csv", infos, bases)
-    return made, summarise(infos, bases)
+    contents = data.extras["content_images"]
+    made = MagentaBaseline(data.extras["style_images"]).samples(contents,
+                                                                run.config.sample.strengths)
+    samples.save(run.samples_dir("magenta"), made, contents)
+    return made, evaluate(run, data, made, "magenta")
 
 
 @hookimpl

@@ -38,10 +38,11 @@ def _random_filters() -> list[torch.Tensor]:
     return filters
 
 
-def _gram(features: torch.Tensor) -> torch.Tensor:
-    c = features.shape[0]
-    flat = features.reshape(c, -1)
-    return flat @ flat.T / flat.shape[1]
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, C) channel second moments over positions of a (B, C, H, W) batch, divided by
+    the number of positions (comparable across image sizes)."""
+    flat = features.flatten(2)
+    return flat @ flat.transpose(1, 2) / flat.shape[2]
 
 
 class StyleDistance:
@@ -56,13 +57,13 @@ class StyleDistance:
     @torch.no_grad()
     def grams(self, img: Image.Image) -> list[torch.Tensor]:
         """Gram matrices of the pixels and of each conv layer."""
-        x = to_tensor(resize_short_side(img, self.size))
-        out = [_gram(x)]
+        x = to_tensor(resize_short_side(img, self.size))[None]
+        out = [gram(x)[0]]
         for i, w in enumerate(self.filters):
-            x = F.relu(F.conv2d(x[None], w, padding=1))[0]
-            out.append(_gram(x))
+            x = F.relu(F.conv2d(x, w, padding=1))
+            out.append(gram(x)[0])
             if i < len(self.filters) - 1:
-                x = F.avg_pool2d(x[None], 2)[0]
+                x = F.avg_pool2d(x, 2)
         return out
 
     def __call__(self, img: Image.Image) -> float:
