@@ -86,14 +86,18 @@ def show(rows: list[dict], cols: tuple[str, ...]) -> None:
         print("  ".join(cells))
 
 
-def unguided(run_dir: Path) -> str:
+def unguided(run_dir: Path) -> str | None:
     """Re-sample the run's fine-tuned model without style guidance (stage folder
-    ``unguided``, scores.csv measured like the run's): what fine-tuning does alone."""
+    ``unguided``, scores.csv measured like the run's): what fine-tuning does alone. None,
+    and nothing re-sampled, when the run itself sampled without guidance."""
     from tlgen import Run
+    from tlgen.plugins.art.stylizers import style_guidance
 
     start = time.perf_counter()
     run = Run.open(run_dir, overrides=["sample.style_guidance=0", "sample.n=0"])
     backbone = run.load_trained()
+    if not style_guidance(backbone, Run.open(run_dir).config.sample):
+        return None
     data = run.call("prepare_data", backbone=backbone)
     made = run.call("sample", backbone=backbone, data=data, n=0, stage="unguided")
     run.call("evaluate", backbone=backbone, data=data, samples=made, stage="unguided")
@@ -234,8 +238,9 @@ def main() -> None:
     rows = []
     if not args.baseline_only:
         stages = {"base": "before", "tuned": "after"}
-        if sample.style_guidance != 0 and not args.no_unguided:
-            stages["unguided"] = unguided(args.run)
+        stage = None if args.no_unguided else unguided(args.run)
+        if stage:
+            stages["unguided"] = stage
         rows = table(args.run, stages)
         show(rows, ("content", "strength", *(f"{stage}_{m}" for stage in stages
                                              for m in ("style_change", "judge_change", "ssim"))))
