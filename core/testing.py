@@ -35,18 +35,21 @@ TINY = ["train.max_steps=4", "train.eval_every=2", "train.save_every=2", "train.
         "train.warmup_steps=1"]
 
 
-class _Killed(KeyboardInterrupt):
+class Killed(KeyboardInterrupt):
     """Raised from a step callback to stand in for a killed process."""
 
 
-class _KillAt:
+class KillAt:
+    """A plugin that stops a run at ``step`` by raising ``Killed``, as if the process were
+    killed there (pass it in ``extra_plugins``); ``Run.open(run.dir)`` then resumes."""
+
     def __init__(self, step: int) -> None:
         self.step = step
 
     @hookimpl
     def on_step(self, step: int) -> None:
         if step == self.step:
-            raise _Killed()
+            raise Killed()
 
 
 def check_hooks(plugin: str | object) -> list[str]:
@@ -103,8 +106,8 @@ def check_resume(plugin: str | object, out: Path, overrides: Sequence[str] = ())
                            device="cpu")
     want = reference.execute()
     killed = Run.create(_spec(plugin), overrides=settings, output_dir=out / "killed",
-                        device="cpu", extra_plugins=[_KillAt(3)])
-    with pytest.raises(_Killed):
+                        device="cpu", extra_plugins=[KillAt(3)])
+    with pytest.raises(Killed):
         killed.execute()
     got = Run.open(killed.dir).execute()
     assert got["train"]["steps"] == want["train"]["steps"]

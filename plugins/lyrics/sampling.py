@@ -188,7 +188,8 @@ def sample_lines(model, tokenizer, texts: list[str], n: int, cfg, device) -> lis
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                      add_special_tokens=False)
     ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
     line_logits, line_end = line_tools(tokenizer)
     with torch.no_grad():
@@ -295,11 +296,8 @@ def ending_scores(model, tokenizer, prefix: str, heads: list[str],
 
 def right_padded(tokenizer, texts: list[str], device):
     """Token ids and attention mask of ``texts``, padded on the right."""
-    side, tokenizer.padding_side = tokenizer.padding_side, "right"
-    try:
-        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = side
+    batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right",
+                      add_special_tokens=False)
     return batch["input_ids"].to(device), batch["attention_mask"].to(device)
 
 
@@ -310,21 +308,15 @@ def write(model, tokenizer, songs: list[Song], vocabulary: Counter, cfg, device,
     import torch
 
     torch.manual_seed(cfg.seed)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
-        for start in range(0, len(songs), cfg.batch_size):
-            chunk = songs[start : start + cfg.batch_size]
-            while todo := [s for s in chunk if s.next_slot() is not None]:
-                texts = [song_so_far(s, tokenizer.eos_token) for s in todo]
-                n = max(candidates(s, cfg.rhyme_candidates) for s in todo)
-                for song, lines in zip(todo, sample_lines(model, tokenizer, texts, n, cfg,
-                                                          device)):
-                    best = choose(lines, song, vocabulary, window)
-                    whole = [c for c in lines if is_lyric(c) and not c.endswith(CUT)]
-                    song.add(rhymed(model, tokenizer, song, [best, *whole], vocabulary, cfg,
-                                    window))
-    finally:
-        tokenizer.padding_side = side
+    for start in range(0, len(songs), cfg.batch_size):
+        chunk = songs[start : start + cfg.batch_size]
+        while todo := [s for s in chunk if s.next_slot() is not None]:
+            texts = [song_so_far(s, tokenizer.eos_token) for s in todo]
+            n = max(candidates(s, cfg.rhyme_candidates) for s in todo)
+            for song, lines in zip(todo, sample_lines(model, tokenizer, texts, n, cfg, device)):
+                best = choose(lines, song, vocabulary, window)
+                whole = [c for c in lines if is_lyric(c) and not c.endswith(CUT)]
+                song.add(rhymed(model, tokenizer, song, [best, *whole], vocabulary, cfg, window))
     return [song.text() for song in songs]
 
 

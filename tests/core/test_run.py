@@ -6,20 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from tlgen import Run, TlgenError
+from tlgen.testing import KillAt, Killed
 
 from .conftest import hooks_plugin
-
-
-class Kill(KeyboardInterrupt):
-    """Stands in for a kill: raised from a step callback, like Ctrl-C mid-training."""
-
-
-def killer(at_step):
-    def on_step(step):
-        if step == at_step:
-            raise Kill()
-
-    return hooks_plugin(on_step=on_step)
 
 
 def final_weights(run):
@@ -54,8 +43,8 @@ def test_killed_run_resumes_exactly(make_run, strategy):
     reference = make_run(f"freeze.strategy='{strategy}'", name="reference")
     reference.execute()
 
-    killed = make_run(f"freeze.strategy='{strategy}'", extra=[killer(6)], name="killed")
-    with pytest.raises(Kill):
+    killed = make_run(f"freeze.strategy='{strategy}'", extra=[KillAt(6)], name="killed")
+    with pytest.raises(Killed):
         killed.execute()
     assert [p.name for p in (killed.dir / "checkpoints").iterdir()] == ["step-00000004"]
 
@@ -72,8 +61,8 @@ def test_killed_run_resumes_exactly(make_run, strategy):
 
 
 def test_resume_keeps_before_stage_and_metrics_log(make_run):
-    run = make_run(extra=[killer(6)])
-    with pytest.raises(Kill):
+    run = make_run(extra=[KillAt(6)])
+    with pytest.raises(Killed):
         run.execute()
     stored = (run.dir / "stages" / "before.pkl").read_bytes()
     summary = Run.open(run.dir).execute()
@@ -107,8 +96,8 @@ def test_freeze_first_more_blocks_than_exist(make_run):
 
 
 def test_corrupted_checkpoint_is_a_clear_error(make_run):
-    run = make_run(extra=[killer(6)])
-    with pytest.raises(Kill):
+    run = make_run(extra=[KillAt(6)])
+    with pytest.raises(Killed):
         run.execute()
     (run.dir / "checkpoints" / "step-00000004" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(TlgenError, match=r"checkpoint .*step-00000004 is corrupted"):

@@ -5,9 +5,10 @@ from click.testing import CliRunner
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from tlgen import Run, TlgenError, hookimpl
+from tlgen import Run, TlgenError
 from tlgen.cli import main
 from tlgen.plugins.art.evaluation import read_scores
+from tlgen.testing import KillAt
 
 from .conftest import FAST
 
@@ -115,18 +116,6 @@ def test_style_images_smaller_than_the_crop_are_upscaled_with_a_warning(make_run
     assert data.train[0].shape == (3, 64, 64)
     assert (f"warning: style image {style / 'small.png'} is 48x40 px, smaller than the 64 px "
             "crop: it is upscaled") in capsys.readouterr().out
-
-
-class KillAt:
-    """A plugin that stops the run at one step, as if the process were killed."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    @hookimpl
-    def on_step(self, step: int) -> None:
-        if step == self.step:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.slow

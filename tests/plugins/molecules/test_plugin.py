@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tlgen import Run, hookimpl
-from tlgen.testing import PluginConformance
+from tlgen import Run
+from tlgen.testing import KillAt, Killed, PluginConformance
 
 from .conftest import TINY
 
@@ -86,17 +86,6 @@ def test_hub_style_prior_fine_tunes_with_lora(tmp_path, bpe_prior):
     assert (run.dir / "model" / "config.json").is_file()
 
 
-class _Killed(KeyboardInterrupt):
-    """Stands in for a killed process."""
-
-
-class _KillAt3:
-    @hookimpl
-    def on_step(self, step: int) -> None:
-        if step == 3:
-            raise _Killed()
-
-
 @pytest.mark.slow
 def test_resumed_run_reports_the_prior_stage_scores(tmp_path):
     """The "before" stage runs once; its per-molecule scores come back from the checkpoint's
@@ -105,8 +94,8 @@ def test_resumed_run_reports_the_prior_stage_scores(tmp_path):
     settings = [*FAST, "sample.max_tokens=128", "train.max_steps=4", "train.save_every=2",
                 "train.eval_every=2", "train.log_every=1"]
     killed = Run.create("molecules", overrides=settings, output_dir=tmp_path, device="cpu",
-                        extra_plugins=[_KillAt3()])
-    with pytest.raises(_Killed):
+                        extra_plugins=[KillAt(3)])
+    with pytest.raises(Killed):
         killed.execute()
     resumed = Run.open(killed.dir)
     resumed.execute()

@@ -8,7 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tlgen import Run, TlgenError, hookimpl
+from tlgen import Run, TlgenError
+from tlgen.testing import KillAt
 from tlgen.trainer import list_checkpoints
 
 REWARD = ["train.mode='reward'", "before=false", "freeze.strategy='full'", "train.threads=1",
@@ -53,19 +54,12 @@ def test_a_short_reward_run_raises_the_score_and_reports_the_best(tmp_path):
     assert "unique Murcko scaffolds" in page and "Top reward-tuned samples" in page
 
 
-class _Kill:
-    @hookimpl
-    def on_step(self, step: int) -> None:
-        if step == 7:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow
 def test_a_killed_reward_run_resumes_exactly(tmp_path):
     settings = [*SMALL, "reward.max_steps=10", "scoring.bucket_size=3", "scoring.min_score=0.1"]
     reference = make(tmp_path, *settings, name="reference")
     reference.execute()
-    killed = make(tmp_path, *settings, extra=[_Kill()], name="killed")
+    killed = make(tmp_path, *settings, extra=[KillAt(7)], name="killed")
     with pytest.raises(KeyboardInterrupt):
         killed.execute()
     resumed = Run.open(killed.dir)
