@@ -503,11 +503,11 @@ def _keep_trainable(models, weights, output_dir) -> None:
         weights[i] = trainable_state(model, weights[i])
 
 
-@functools.lru_cache(maxsize=None)
 def peak_flops(device: torch.device, precision: str) -> float | None:
     """The device's peak FLOP/s for MFU: a table for common GPUs (dense bf16/fp16, else
-    TF32); on a CPU the best of several timed fp32 matmuls at this process's thread count
-    (measured once per process)."""
+    TF32); on a CPU the best of several timed fp32 matmuls at this process's current thread
+    count (measured once per thread count: a process that changes it, as runs with
+    different ``train.threads`` do, gets the peak of the threads it trains with)."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         half = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12,
@@ -516,6 +516,12 @@ def peak_flops(device: torch.device, precision: str) -> float | None:
             if key in name:
                 return value if precision in ("bf16", "fp16") else value / 2
         return None
+    return _cpu_peak_flops(torch.get_num_threads())
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_peak_flops(threads: int) -> float:
+    """The best of five timings of four 1024^2 fp32 matmuls (``threads``: the cache key)."""
     a = torch.full((1024, 1024), 0.5)  # not torch.randn: the global RNG is the run's
     torch.mm(a, a)
     best = 0.0

@@ -170,3 +170,23 @@ def test_a_run_that_fails_before_training_leaves_no_folder(make_run, tmp_path):
     with pytest.raises(TlgenError):
         make_run(extra=[hooks_plugin(prepare_data=hookimpl(tryfirst=True)(broken))]).execute()
     assert not list((tmp_path / "runs").glob("*"))
+
+
+def test_the_cpu_peak_is_that_of_the_thread_count_the_run_trains_with():
+    """MFU on a CPU divides by the matmul peak at the current thread count; a process that
+    changed ``train.threads`` between runs used to keep the first run's peak (and could read
+    an MFU above 100%)."""
+    from tlgen import trainer
+
+    was = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = trainer.peak_flops(torch.device("cpu"), "no")
+        torch.set_num_threads(2)
+        trainer.peak_flops(torch.device("cpu"), "no")
+        torch.set_num_threads(1)
+        assert trainer.peak_flops(torch.device("cpu"), "no") == one  # measured once per count
+        keys = trainer._cpu_peak_flops.cache_info().currsize
+        assert keys >= 2 and one > 0
+    finally:
+        torch.set_num_threads(was)
