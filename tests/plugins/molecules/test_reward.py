@@ -23,9 +23,9 @@ def make(tmp_path, *overrides, extra=(), name=None):
                       device="cpu", extra_plugins=extra, name=name)
 
 
-def curve(run) -> list[float]:
+def curve(run, key: str = "score") -> list[float]:
     records = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
-    return [r["score"] for r in records if r["split"] == "reward"]
+    return [r[key] for r in records if r["split"] == "reward"]
 
 
 def test_decode_turns_token_ids_into_smiles(tiny_prior, bpe_prior):
@@ -45,9 +45,12 @@ def test_a_short_reward_run_raises_the_score_and_reports_the_best(tmp_path):
     """Small molecules wanted (MW below ~250); the shipped prior's are ~320."""
     run = make(tmp_path, *SMALL, "reward.max_steps=24", "reward.lr=5e-4")
     summary = run.execute()
+    # the objective itself (before the diversity filter, which by design zeroes a scaffold
+    # once 25 good molecules share it, so the filtered score can fall once the agent finds one)
+    objective = curve(run, "component/before filter")
+    assert sum(objective[-4:]) / 4 > sum(objective[:4]) / 4 + 0.15, objective
     scores = curve(run)
-    first, last = sum(scores[:4]) / 4, sum(scores[-4:]) / 4
-    assert last > first + 0.1, scores
+    assert sum(scores[-4:]) / 4 > scores[0] + 0.1, scores
     assert summary["train"]["oracle_calls"] == len(run.state["reward"]["molecules"])
     page = (run.dir / "report.html").read_text()
     assert "reward_best.png" in page and (run.dir / "reward_best.png").stat().st_size > 10_000
