@@ -1,0 +1,58 @@
+"""The sampler's growing KV cache gives the logits a full forward pass gives, through growths
+of its capacity and rows dropped from the batch."""
+
+import pytest
+import torch
+
+from tlgen.plugins.molecules import backbone, sampling
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_growing_cache_matches_a_full_forward_through_growth_and_dropped_rows(tiny_prior,
+                                                                             attention):
+    model, _ = backbone.load_pretrained(tiny_prior)
+    model.eval()
+    model.set_attn_implementation(attention)
+    torch.manual_seed(0)
+    length = 40  # the cache grows at positions 2, 18 and 34
+    ids = torch.randint(4, model.config.vocab_size, (6, length))
+    with torch.no_grad():
+        full = model(ids).logits
+    cache = sampling.growing_cache(model, sampling.KVPool(), length)
+    assert isinstance(cache.layers[0], sampling.GrowingLayer)
+    positions = torch.arange(length)
+    rows = torch.arange(6)
+    with torch.no_grad():
+        for pos in range(1, length + 1):
+            step = model(ids[rows, pos - 1:pos], cache,
+                         attention_mask=(positions < pos).expand(len(rows), -1),
+                         position_ids=positions[pos - 1].expand(len(rows), 1), use_cache=True)
+            torch.testing.assert_close(step.logits[:, -1], full[rows, pos - 1],
+                                       rtol=1e-4, atol=1e-4)
+            if pos in (10, 25):  # drop rows, as the sampler does when they end
+                keep = torch.arange(0, len(rows), 2) if pos == 10 else torch.tensor([0, 2])
+                cache.batch_select_indices(keep)
+                rows = rows[keep]
+    # capacity 1, then 1 + 16 + 16, then capped at the length
+    assert cache.layers[0].keys.shape[:3] == (2, model.config.n_head, 40)
+
+
+def test_the_pool_reuses_its_buffers_across_batches(tiny_prior):
+    model, tokenizer = backbone.load_pretrained(tiny_prior)
+    pool = sampling.KVPool()
+    args = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, 8, 20, None)
+    sampling.sample_ids(model, *args, torch.Generator().manual_seed(0), pool)
+    buffers = {key: buffer.data_ptr() for key, buffer in pool.buffers.items()}
+    assert buffers
+    sampling.sample_ids(model, *args, torch.Generator().manual_seed(1), pool)
+    assert {key: buffer.data_ptr() for key, buffer in pool.buffers.items()} == buffers
+
+
+def test_drawing_on_a_cpu_uses_eager_attention_and_restores_the_models_own(tiny_prior):
+    model, tokenizer = backbone.load_pretrained(tiny_prior)
+    assert model.config._attn_implementation == "sdpa"
+    with sampling.decoding_attention(model, torch.device("cpu")):
+        assert model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == "sdpa"
+    sampling.generate(model, tokenizer, 4, max_tokens=12)
+    assert model.config._attn_implementation == "sdpa"
