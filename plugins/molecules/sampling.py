@@ -65,8 +65,9 @@ def _warpers(temperature: float, top_k: int, top_p: float):
 class KVPool:
     """Flat buffers that a draw's cache layers take their keys and values from, two per
     layer and kind (the cache in use and the one the next growth or row drop writes), kept
-    across the batches of one draw: fresh memory is paid for once (on this CPU a fresh 17 MB
-    buffer took 37 ms to zero, a reused one 3.5 ms)."""
+    across the batches of one draw: fresh memory is paid for once (profiled on this CPU:
+    zeroing a freshly allocated 17 MB cache took 37 ms, a 16 MB one in reused memory 3.5 ms;
+    with the pool the sampler draws 293 vs 272 SMILES/s, one thread, fp32)."""
 
     def __init__(self):
         self.buffers: dict[tuple, torch.Tensor] = {}
