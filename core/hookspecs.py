@@ -91,6 +91,15 @@ def evaluate(run: Run, backbone: Backbone, data: DataSplits, samples: list,
 
 
 @hookspec(firstresult=True)
+def item_metrics(run: Run, backbone: Backbone, data: DataSplits, samples: list,
+                 stage: str) -> list[dict]:
+    """One flat row per sample (``{name: number or text}``: a molecule's validity, QED and
+    score components, a song's lines with rhyme letters, an image's style distance): the
+    one route for per-sample scores, read by the report, ``tlgen serve`` and ``tlgen
+    monitor``. Optional."""
+
+
+@hookspec(firstresult=True)
 def decode(run: Run, backbone: Backbone, ids: list[list[int]]) -> list:
     """Token ids (without padding) -> artefacts, for the reward stage (core default:
     ``backbone.tokenizer.batch_decode(ids, skip_special_tokens=True)``)."""

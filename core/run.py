@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
-from .errors import PluginError, TlgenError
+from .errors import PluginError, StopTraining, TlgenError
 from .registry import PluginManager, plugin_manager
 from .types import Backbone, DataSplits, LayerMap, Rewards, StageResult, TrainResult
 
@@ -34,8 +34,10 @@ EXPECTED: dict[str, tuple[type, ...] | None] = {
     "load_backbone": (Backbone,), "prepare_data": (DataSplits,), "layer_map": (LayerMap,),
     "freeze": (Backbone,), "train": (TrainResult,), "sample": (list,), "evaluate": (dict,),
     "report": (list,), "export": (str, Path), "decode": (list,), "reward": (Rewards,),
-    "on_run_end": None,
+    "item_metrics": (list,), "on_run_end": None,
 }
+# Hooks a domain may leave out: their call answers None instead of an error.
+OPTIONAL = ("item_metrics",)
 # What `tlgen run --resume` may change: how long and how visibly the run goes on, never
 # what it trains on or how (that would be another run).
 RESUMABLE = ("train.max_steps", "reward.max_steps", "reward.budget", "reward.save_every",
@@ -188,8 +190,8 @@ class Run:
         new = not (self.dir / "config.toml").exists()
         try:
             return self._execute()
-        except BaseException:
-            if new and self.is_main and self.dir.is_dir() and not (self.dir / "checkpoints").is_dir():
+        except BaseException as exc:
+            if new and not isinstance(exc, StopTraining) and self.is_main and self.dir.is_dir() and not (self.dir / "checkpoints").is_dir():
                 shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
@@ -236,7 +238,7 @@ class Run:
         caller = getattr(self.hooks, hook)
         try:
             result = caller(run=self, **kwargs)
-        except TlgenError:
+        except (TlgenError, StopTraining):
             raise
         except Exception as exc:
             culprit = _raising_plugin(self.pm, caller, exc) or self.plugin
@@ -248,6 +250,8 @@ class Run:
             return result
         if hook == "report":
             result = [section for found in result for section in (found or [])]
+        if result is None and hook in OPTIONAL:
+            return None
         if result is None:
             raise PluginError(f"plugin {self.plugin!r} does not implement hook {hook!r} "
                               f"(expected it to return {expected[0].__name__})")
@@ -283,7 +287,9 @@ class Run:
             metrics = self.heldout_losses(backbone, data)
             metrics.update(self.call("evaluate", backbone=backbone, data=data, samples=samples,
                                      stage=stage))
-            result = StageResult(samples=samples, metrics=metrics)
+            items = self.call("item_metrics", backbone=backbone, data=data, samples=samples,
+                              stage=stage) or []
+            result = StageResult(samples=samples, metrics=metrics, items=items)
             if keep:
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 with open(saved, "wb") as fh:

@@ -75,10 +75,12 @@ class TrainResult:
 @dataclass
 class StageResult:
     """One stage of a run (``"before"``, ``"after"``, an evaluation): the samples the
-    domain made and the metrics of them (the domain's plus core's held-out losses)."""
+    domain made, the metrics of them (the domain's plus core's held-out losses) and one
+    row of per-sample metrics each (``item_metrics``; empty where the plugin has none)."""
 
     samples: list
     metrics: dict[str, float]
+    items: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
