@@ -44,6 +44,13 @@ def train(run, backbone, data):
 
 
 @hookimpl(trylast=True)
+def sample_ids(backbone, model, n, temperature, max_tokens):
+    from .lm import generate_ids
+
+    return generate_ids(model, n, temperature=temperature, max_tokens=max_tokens)
+
+
+@hookimpl(trylast=True)
 def decode(backbone, ids):
     return backbone.tokenizer.batch_decode(ids, skip_special_tokens=True)
 

@@ -100,6 +100,15 @@ def item_metrics(run: Run, backbone: Backbone, data: DataSplits, samples: list,
 
 
 @hookspec(firstresult=True)
+def sample_ids(run: Run, backbone: Backbone, model: torch.nn.Module, n: int,
+               temperature: float, max_tokens: int) -> list[list[int]]:
+    """``n`` token-id sequences from ``model`` (the agent, maybe wrapped), each from BOS up
+    to and including EOS (or ``max_tokens``): what the reward stage scores and trains on
+    (core default: ``generate``; a domain with a faster sampler serves both its ``sample``
+    and the reward stage with it)."""
+
+
+@hookspec(firstresult=True)
 def decode(run: Run, backbone: Backbone, ids: list[list[int]]) -> list:
     """Token ids (without padding) -> artefacts, for the reward stage (core default:
     ``backbone.tokenizer.batch_decode(ids, skip_special_tokens=True)``)."""

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .errors import PluginError  # noqa: E402
+from .figures import save_figure  # noqa: E402
 
 KINDS = ("image", "text", "items", "table")
 
@@ -69,10 +70,7 @@ def plot_learning_curves(run_dir: Path) -> Path | None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(run_dir) / "learning_curves.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "learning_curves")
 
 
 def plot_reward_curves(run_dir: Path) -> Path | None:
@@ -98,10 +96,7 @@ def plot_reward_curves(run_dir: Path) -> Path | None:
     if components:
         axes[0].legend(fontsize=7)
     fig.tight_layout()
-    out = Path(run_dir) / "reward_curves.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "reward_curves")
 
 
 def check_section(section, source: str) -> dict:

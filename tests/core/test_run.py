@@ -22,7 +22,7 @@ def test_every_hook_runs_and_the_run_folder_is_complete(make_run):
                        on_run_end=lambda summary: seen.append(("end", None)))
     run = make_run(extra=[spy])
     summary = run.execute()
-    for name in ("config.toml", "metrics.jsonl", "report.html", "learning_curves.png",
+    for name in ("config.toml", "metrics.jsonl", "report.html", "figures/learning_curves.png",
                  "summary.json", "stages/before.pkl", "model/config.json"):
         assert (run.dir / name).exists(), name
     before, after = summary["metrics"]["before"], summary["metrics"]["after"]
