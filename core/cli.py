@@ -239,3 +239,9 @@ def new_plugin(name, dest):
 
     root = write_skeleton(name, Path(dest))
     click.echo(f"wrote {root}; next: cd {root} && pip install -e . && python -m pytest -q")
+
+
+from .serve_cli import monitor, serve  # noqa: E402  (their module needs this one's helpers)
+
+main.add_command(serve)
+main.add_command(monitor)
