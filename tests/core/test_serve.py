@@ -260,3 +260,34 @@ def _metric(client, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+@pytest.mark.slow
+def test_two_ray_serve_replicas_answer_a_seed_alike(engine):
+    """`--replicas 2` on a local Ray instance: both replicas serve, and a seeded request gets
+    the same artefacts from either, equal to the offline sample with that seed."""
+    pytest.importorskip("ray.serve")
+    import ray
+    from ray import serve
+
+    from tlgen.ray_serve import start_replicas
+    from tlgen.serve import ServeSettings
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    try:
+        url = start_replicas(engine.run.dir, [], 1, ServeSettings(api_key=KEY), "127.0.0.1",
+                             port, 2)
+        answers = [httpx.post(f"{url}/v1/generate", json={"n": 4, "seed": 7}, headers=AUTH,
+                              timeout=60).json() for _ in range(16)]
+        assert httpx.post(f"{url}/v1/generate", json={"n": 4}).status_code == 401
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    texts = {tuple(i["artefact"] for i in a["items"]) for a in answers}
+    offline = engine.sampler.submit(engine.sample, engine.sample_config({"seed": 7}), 4)
+    assert texts == {tuple(offline.result())}
+    logs = list((engine.run.dir / "serving").glob("served-ray-*.jsonl"))
+    assert len(logs) == 2  # one per replica: both answered
