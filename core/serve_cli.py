@@ -127,6 +127,7 @@ def monitor(logs, run_dir, window, alpha, drift_share, reference_n, out, threads
     Example:
       tlgen monitor runs/20261122-101500-molecules/serving -r runs/20261122-101500-molecules
     """
+    _needs("serve", "scipy", "fastapi")
     from .monitor import run_monitor
 
     verdict = run_monitor(logs, run_dir, window, alpha, drift_share, reference_n, out, threads)

@@ -1,0 +1,181 @@
+"""Throughput and latency of `tlgen serve` under load vs offline sampling, side by side.
+
+    python benchmarks/serve_load.py RUN [--clients 8] [--n 16] [--requests 8] [--threads 1]
+                                        [--soak SECONDS]
+
+RUN is a fine-tuned molecules run (`tlgen run --plugin molecules --set train.threads=1`).
+In order, one thing at a time on the machine:
+
+1. offline: the run's trained model loaded through its plugin, ``sample`` hook timed on
+   ``clients x n x requests`` SMILES at the run's own ``[sample]`` settings (the sampler that
+   `benchmarks/sampling.py` times), best of ``--repeats``; then the same plus ``item_metrics``;
+2. `tlgen serve RUN` in a subprocess on a free 127.0.0.1 port (``--threads`` torch threads);
+   ``--clients`` closed-loop clients (threads, httpx) each send ``--requests`` unseeded
+   ``POST /v1/generate {"n": N}``: SMILES/s, its ratio to offline, p50 / p99 latency;
+3. the same at half the clients (p50 / p99);
+4. with ``--soak S``: full load for S seconds, errors counted and the server's RSS read
+   every 5 s (first, last, max).
+
+Load goes only to 127.0.0.1 and every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def offline(run_dir: str, total: int, threads: int, repeats: int,
+            batch: int | None = None) -> tuple[float, float]:
+    """SMILES/s of the plugin's ``sample`` hook alone, and with ``item_metrics`` after it
+    (``batch``: in calls of that many, as the server's merged batches are)."""
+    from tlgen.batcher import Engine
+
+    engine = Engine.load(run_dir, threads=threads)
+    engine.warm_up()
+    config = engine.sample_config({})
+    best, best_scored = float("inf"), float("inf")
+    for repeat in range(repeats):
+        config = config.model_copy(update={"seed": repeat})
+        start = time.perf_counter()
+        calls = [engine.sample(config, min(batch or total, total - done))
+                 for done in range(0, total, batch or total)]
+        drawn = time.perf_counter()
+        for samples in calls:
+            engine.item_metrics(config, samples)
+        best = min(best, drawn - start)
+        best_scored = min(best_scored, time.perf_counter() - start)
+    engine.close()
+    return total / best, total / best_scored
+
+
+def start_server(run_dir: str, threads: int, log_dir: str) -> tuple[subprocess.Popen, str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    tlgen = str(Path(sys.executable).with_name("tlgen"))
+    proc = subprocess.Popen([tlgen, "serve", run_dir, "--port", str(port), "--threads",
+                             str(threads), "--log-dir", log_dir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"tlgen serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("tlgen serve did not start within 300 s")
+
+
+def load(url: str, clients: int, n: int, requests: int | None = None,
+         seconds: float | None = None) -> dict:
+    """Closed-loop clients: each sends its next request when the last is answered."""
+    def client(_) -> tuple[list[float], int, int]:
+        latencies, items, errors = [], 0, 0
+        stop = time.monotonic() + seconds if seconds else None
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for i in range(requests or 10**9):
+                if stop and time.monotonic() > stop:
+                    break
+                start = time.perf_counter()
+                answer = http.post("/v1/generate", json={"n": n})
+                latencies.append(time.perf_counter() - start)
+                if answer.status_code == 200:
+                    items += len(answer.json()["items"])
+                else:
+                    errors += 1
+        return latencies, items, errors
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    wall = time.perf_counter() - start
+    latencies = np.array([x for r in results for x in r[0]])
+    items = sum(r[1] for r in results)
+    return {"rate": items / wall, "p50": float(np.percentile(latencies, 50)),
+            "p99": float(np.percentile(latencies, 99)), "requests": len(latencies),
+            "items": items, "errors": sum(r[2] for r in results), "wall": wall}
+
+
+def sampler_seconds(url: str) -> float:
+    """Seconds the server's sampler has spent in sample calls (from /metrics)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("tlgen_sample_batch_seconds_sum "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--n", type=int, default=16, help="SMILES per request")
+    parser.add_argument("--requests", type=int, default=8, help="requests per client")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2, help="offline timings, best kept")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of full load")
+    args = parser.parse_args()
+    total = args.clients * args.n * args.requests
+    log_dir = str(Path(args.run) / "serving" / f"bench-{os.getpid()}")
+    print(f"run {args.run}: {args.clients} clients x {args.requests} requests x {args.n} "
+          f"SMILES ({total}), {args.threads} torch threads; machine: {os.cpu_count()} cores")
+    rate, scored = offline(args.run, total, args.threads, args.repeats)
+    print(f"offline sample hook:                 {rate:8.1f} SMILES/s "
+          f"(with item_metrics: {scored:.1f} SMILES/s), the run's sample.batch_size")
+    merged = args.clients * args.n
+    small, _ = offline(args.run, total, args.threads, args.repeats, merged)
+    print(f"offline in calls of {merged} (the most {args.clients} clients can merge): "
+          f"{small:8.1f} SMILES/s")
+    proc, url = start_server(args.run, args.threads, log_dir)
+    try:
+        load(url, args.clients, args.n, requests=1)  # warm the connections and batcher
+        busy = sampler_seconds(url)
+        full = load(url, args.clients, args.n, requests=args.requests)
+        busy = (sampler_seconds(url) - busy) / full["wall"]
+        print(f"served, {args.clients} clients:            {full['rate']:8.1f} SMILES/s = "
+              f"{full['rate'] / rate:.2f} x offline ({full['rate'] / scored:.2f} x offline "
+              f"with item_metrics); p50 {full['p50']:.3f} s, p99 {full['p99']:.3f} s, "
+              f"{full['requests']} requests, {full['errors']} errors; sampler busy "
+              f"{busy:.0%} of the time; {full['rate'] / small:.2f} x offline in calls of "
+              f"{merged}")
+        half = load(url, max(1, args.clients // 2), args.n, requests=args.requests)
+        print(f"served, {max(1, args.clients // 2)} clients (half load):  "
+              f"{half['rate']:8.1f} SMILES/s; p50 {half['p50']:.3f} s, p99 {half['p99']:.3f} s, "
+              f"{half['errors']} errors")
+        if args.soak:
+            rss, errors, requests, end = [rss_mb(proc.pid)], 0, 0, time.monotonic() + args.soak
+            while time.monotonic() < end:
+                part = load(url, args.clients, args.n, seconds=min(5.0, end - time.monotonic()))
+                errors, requests = errors + part["errors"], requests + part["requests"]
+                rss.append(rss_mb(proc.pid))
+            print(f"soak {args.soak:.0f} s: {requests} requests, {errors} errors; server RSS "
+                  f"{rss[0]:.0f} MB -> {rss[-1]:.0f} MB (max {max(rss):.0f} MB)")
+    finally:
+        proc.terminate()
+        code = proc.wait(120)
+    print(f"server stopped by SIGTERM, exit code {code}")
+
+
+if __name__ == "__main__":
+    main()
