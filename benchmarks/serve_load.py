@@ -58,14 +58,15 @@ def offline(run_dir: str, total: int, threads: int, repeats: int,
     return total / best, total / best_scored
 
 
-def start_server(run_dir: str, threads: int, log_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(run_dir: str, threads: int, log_dir: str,
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
     tlgen = str(Path(sys.executable).with_name("tlgen"))
     proc = subprocess.Popen([tlgen, "serve", run_dir, "--port", str(port), "--threads",
-                             str(threads), "--log-dir", log_dir],
+                             str(threads), "--log-dir", log_dir, *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -111,12 +112,16 @@ def load(url: str, clients: int, n: int, requests: int | None = None,
             "items": items, "errors": sum(r[2] for r in results), "wall": wall}
 
 
-def sampler_seconds(url: str) -> float:
-    """Seconds the server's sampler has spent in sample calls (from /metrics)."""
+def sampler_seconds(url: str) -> tuple[float, float, float]:
+    """Seconds the server's sampler has spent in sample calls, how many calls, how many
+    artefacts they drew (from /metrics)."""
+    found = {}
     for line in httpx.get(f"{url}/metrics").text.splitlines():
-        if line.startswith("tlgen_sample_batch_seconds_sum "):
-            return float(line.split()[1])
-    return 0.0
+        name, _, value = line.partition(" ")
+        found[name] = value
+    return tuple(float(found.get(name, 0)) for name in (
+        "tlgen_sample_batch_seconds_sum", "tlgen_sample_batch_items_count",
+        "tlgen_sample_batch_items_sum"))
 
 
 def rss_mb(pid: int) -> float:
@@ -135,6 +140,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="offline timings, best kept")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of full load")
+    parser.add_argument("--max-wait-ms", type=float, default=None,
+                        help="the server's --max-wait-ms (default: its own)")
+    parser.add_argument("--overlap-scoring", action="store_true",
+                        help="serve with --overlap-scoring (item_metrics on a second thread)")
     args = parser.parse_args()
     total = args.clients * args.n * args.requests
     log_dir = str(Path(args.run) / "serving" / f"bench-{os.getpid()}")
@@ -147,18 +156,21 @@ def main() -> None:
     small, _ = offline(args.run, total, args.threads, args.repeats, merged)
     print(f"offline in calls of {merged} (the most {args.clients} clients can merge): "
           f"{small:8.1f} SMILES/s")
-    proc, url = start_server(args.run, args.threads, log_dir)
+    extra = (("--overlap-scoring",) if args.overlap_scoring else ()) + (
+        ("--max-wait-ms", str(args.max_wait_ms)) if args.max_wait_ms is not None else ())
+    proc, url = start_server(args.run, args.threads, log_dir, extra)
     try:
         load(url, args.clients, args.n, requests=1)  # warm the connections and batcher
-        busy = sampler_seconds(url)
+        busy, calls, drawn = sampler_seconds(url)
         full = load(url, args.clients, args.n, requests=args.requests)
-        busy = (sampler_seconds(url) - busy) / full["wall"]
+        after = sampler_seconds(url)
+        busy, batch = (after[0] - busy) / full["wall"], (after[2] - drawn) / (after[1] - calls)
         print(f"served, {args.clients} clients:            {full['rate']:8.1f} SMILES/s = "
               f"{full['rate'] / rate:.2f} x offline ({full['rate'] / scored:.2f} x offline "
               f"with item_metrics); p50 {full['p50']:.3f} s, p99 {full['p99']:.3f} s, "
               f"{full['requests']} requests, {full['errors']} errors; sampler busy "
-              f"{busy:.0%} of the time; {full['rate'] / small:.2f} x offline in calls of "
-              f"{merged}")
+              f"{busy:.0%} of the time, {batch:.0f} SMILES per call; {full['rate'] / small:.2f} "
+              f"x offline in calls of {merged}")
         half = load(url, max(1, args.clients // 2), args.n, requests=args.requests)
         print(f"served, {max(1, args.clients // 2)} clients (half load):  "
               f"{half['rate']:8.1f} SMILES/s; p50 {half['p50']:.3f} s, p99 {half['p99']:.3f} s, "

@@ -45,20 +45,23 @@ class RequestError(Exception):
 
 class Engine:
     """A run opened for serving: its trained backbone and data, loaded once through the
-    plugin's own hooks. Plugin calls run on two worker threads, one drawing and one scoring,
-    each on a shallow copy of the run whose ``[sample]`` section is the request's."""
+    plugin's own hooks. Plugin calls run on a worker thread (``overlap``: two, one drawing
+    and one scoring), each on a shallow copy of the run whose ``[sample]`` section is the
+    request's."""
 
-    def __init__(self, run, backbone, data):
+    def __init__(self, run, backbone, data, overlap: bool = False):
         self.run, self.backbone, self.data = run, backbone, data
         self.sampler = ThreadPoolExecutor(1, thread_name_prefix="tlgen-sample")
-        self.scorer = ThreadPoolExecutor(1, thread_name_prefix="tlgen-score")
+        self.scorer = (ThreadPoolExecutor(1, thread_name_prefix="tlgen-score") if overlap
+                       else self.sampler)
         self.exact_n = True  # whether `sample` returns exactly n artefacts (see warm_up)
         self.has_item_metrics = bool(
             getattr(run.hooks, "item_metrics").get_hookimpls())
 
     @classmethod
     def load(cls, run_dir: str | Path, overrides: Sequence[str] = (),
-             extra_plugins: Sequence[object] = (), threads: int | None = None) -> Engine:
+             extra_plugins: Sequence[object] = (), threads: int | None = None,
+             overlap: bool = False) -> Engine:
         """Open ``run_dir`` (``overrides`` for this session only, e.g. ``sample.temperature``
         as the default of requests) and load its trained backbone and data."""
         import torch
@@ -70,7 +73,7 @@ class Engine:
         run = Run.open(run_dir, extra_plugins, overrides)
         backbone = run.load_trained()
         data = run.call("prepare_data", backbone=backbone)
-        return cls(run, backbone, data)
+        return cls(run, backbone, data, overlap)
 
     # ---------------------------------------------------------------- requests
     def sample_config(self, params: dict[str, Any]) -> BaseModel:
@@ -144,7 +147,8 @@ class Engine:
 
     def close(self) -> None:
         self.sampler.shutdown(wait=True)
-        self.scorer.shutdown(wait=True)
+        if self.scorer is not self.sampler:
+            self.scorer.shutdown(wait=True)
 
 
 @dataclass
@@ -170,11 +174,12 @@ class Served:
 
 class MicroBatcher:
     """Merges concurrent requests of the same parameters into one ``sample`` call of at most
-    ``max_batch`` artefacts, waiting at most ``max_wait_ms`` after the first; refuses work
+    ``max_batch`` artefacts, waiting at most ``max_wait_ms`` after the first (or after the last
+    answers: closed-loop clients then join one batch instead of alternating in two); refuses work
     beyond ``max_pending`` artefacts in flight (429 with Retry-After) instead of queueing it.
-    Scoring a batch overlaps drawing the next one."""
+    With an overlapping engine, scoring a batch runs beside drawing the next one."""
 
-    def __init__(self, engine: Engine, max_batch: int = 256, max_wait_ms: float = 10.0,
+    def __init__(self, engine: Engine, max_batch: int = 256, max_wait_ms: float = 50.0,
                  max_pending: int = 1024, metrics=None):
         self.engine, self.max_batch, self.max_wait = engine, max_batch, max_wait_ms / 1000
         self.max_pending, self.metrics = max_pending, metrics
@@ -184,6 +189,7 @@ class MicroBatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._finishing: set[asyncio.Task] = set()
+        self._answered = 0.0  # when the last batch's requests were answered
 
     def admit(self, n: int) -> None:
         """Count ``n`` artefacts as in flight, or refuse with 429 when that would pass the cap."""
@@ -236,7 +242,10 @@ class MicroBatcher:
                 continue
             first = self.queue[0]
             if first.seed is None and self.engine.exact_n:
-                left = first.enqueued + self.max_wait - time.monotonic()
+                # wait from the later of its arrival and the last answers: clients that were
+                # just answered and ask again join this batch instead of forming the next
+                since = max(first.enqueued, self._answered)
+                left = since + self.max_wait - time.monotonic()
                 if left > 0 and self._group(first)[1] < self.max_batch:
                     await asyncio.sleep(left)
             jobs = self._take(first)
@@ -284,6 +293,9 @@ class MicroBatcher:
         if self.metrics:
             self.metrics.batch_seconds.observe(took)
             self.metrics.batch_items.observe(total)
+        if engine.scorer is engine.sampler:  # one thread: answer before the next draw
+            await self._score(jobs, config, samples, started)
+            return
         task = loop.create_task(self._score(jobs, config, samples, started))
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
@@ -303,6 +315,8 @@ class MicroBatcher:
                 if not job.future.done():  # done: its client went away
                     job.future.set_exception(exc)
             return
+        finally:
+            self._answered = time.monotonic()
         total = sum(job.n for job in jobs)
         start = 0
         for job in jobs:

@@ -39,7 +39,8 @@ class ServeSettings:
     api_key: str | None = None
     max_n: int = 256  # artefacts one request may ask for
     max_batch: int = 256  # artefacts in one merged sample call
-    max_wait_ms: float = 10.0  # how long a batch waits for company after its first request
+    max_wait_ms: float = 50.0  # how long a batch waits for company (after its first request
+    # or the last answers, whichever is later)
     max_pending: int = 1024  # artefacts in flight before 429
     max_body_bytes: int = 65536
     body_timeout_s: float = 10.0  # a body slower than this gets 408 (slowloris)

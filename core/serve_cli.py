@@ -37,18 +37,22 @@ def _needs(extra: str, *modules: str) -> None:
               help="Artefacts one request may ask for.")
 @click.option("--max-batch", default=256, show_default=True, type=click.IntRange(min=1),
               help="Artefacts in one merged sample call.")
-@click.option("--max-wait-ms", default=10.0, show_default=True, type=click.FloatRange(min=0),
-              help="How long a batch waits for more requests after its first.")
+@click.option("--max-wait-ms", default=50.0, show_default=True, type=click.FloatRange(min=0),
+              help="How long a batch waits for more requests after its first (or after the "
+                   "last answers, whichever is later).")
 @click.option("--max-pending", default=1024, show_default=True, type=click.IntRange(min=1),
               help="Artefacts in flight before requests get 429 + Retry-After.")
 @click.option("--max-body-bytes", default=65536, show_default=True, type=click.IntRange(min=64))
 @click.option("--log-dir", type=click.Path(), help="Served-artefact log folder "
               "(default RUN/serving/).")
+@click.option("--overlap-scoring/--no-overlap-scoring", default=False, show_default=True,
+              help="Score a batch (item_metrics) on a second thread while the next is drawn "
+                   "(pays where both hooks release the GIL; Python-heavy ones contend).")
 @click.option("--replicas", default=0, type=click.IntRange(min=0), help="Run N replicas as a "
               "Ray Serve deployment (pip install 'tlgen[ray]'; RAY_ADDRESS joins a cluster).")
 @_one_line_errors
 def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_batch,
-          max_wait_ms, max_pending, max_body_bytes, log_dir, replicas):
+          max_wait_ms, max_pending, max_body_bytes, log_dir, overlap_scoring, replicas):
     """Serve a run's fine-tuned model over HTTP: /v1/generate, /v1/completions, /metrics.
 
     \b
@@ -79,7 +83,7 @@ def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_b
     from .batcher import Engine
     from .serve import create_app
 
-    engine = Engine.load(run_dir, flags, threads=threads)
+    engine = Engine.load(run_dir, flags, threads=threads, overlap=overlap_scoring)
     engine.warm_up()
     app = create_app(engine, settings)
     click.echo(f"serving {engine.name} ({engine.run.plugin}) on http://{host}:{port} "
