@@ -26,7 +26,7 @@ import time
 import torch
 
 from tlgen.plugins.molecules import backbone, metrics, sampling
-from tlgen.trainer import peak_flops
+from tlgen.throughput import peak_flops
 
 
 @torch.no_grad()

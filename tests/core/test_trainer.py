@@ -12,7 +12,9 @@ from safetensors.torch import load_file
 
 from tlgen import Run, TlgenError, hookimpl
 from tlgen.report import read_metrics
-from tlgen.trainer import Interrupted, Trainer, list_checkpoints
+from tlgen.checkpoints import list_checkpoints
+from tlgen.session import Interrupted
+from tlgen.trainer import Trainer
 
 from .conftest import hooks_plugin
 

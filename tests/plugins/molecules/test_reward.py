@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from tlgen import Run, TlgenError
 from tlgen.testing import KillAt
-from tlgen.trainer import list_checkpoints
+from tlgen.checkpoints import list_checkpoints
 
 REWARD = ["train.mode='reward'", "before=false", "freeze.strategy='full'", "train.threads=1",
           "data.max_molecules=120", "sample.n=16", "sample.batch_size=16", "evaluate.fcd=false",
