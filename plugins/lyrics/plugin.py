@@ -83,6 +83,15 @@ def evaluate(run, data, samples):
 
 
 @hookimpl
+def item_metrics(run, data, samples):
+    """One row per song: its lines with their rhyme letters, schemes, scheme F1, rhyme
+    density, line count, syllables and copying (what the report shows per song)."""
+    from .metrics import song_rows
+
+    return song_rows(samples, data.extras["songs"].train, run.config.evaluate)
+
+
+@hookimpl
 def report(run, data, results):
     from .report import sections
 

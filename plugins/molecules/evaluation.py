@@ -1,8 +1,9 @@
-"""The evaluate hook's work: metrics of one stage's samples and their per-molecule scores.
+"""The evaluate and item_metrics hooks' work: metrics of one stage's samples, and one row of
+scores per sample.
 
-The scores go in ``run.state["scores"][stage]`` (checkpointed, so a resumed run's report
-still has the "before" stage's) for the report, and to ``samples/<stage>/scores.csv`` for
-the user; the held-out series' scores are kept with the reference in ``data.extras``.
+The rows reach the report through ``StageResult.items`` (kept with the "before" stage, so a
+resumed run's report still has it) and the user through ``samples/<stage>/scores.csv``; the
+held-out series' scores are kept with the reference in ``data.extras``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from . import metrics as M
 from .property_model import PropertyModel
 
 
-def evaluate_samples(run, data, samples: list[str], stage: str) -> dict[str, float]:
-    """Flat metrics of ``samples``; their per-molecule scores are kept for the report."""
+def evaluate_samples(run, data, samples: list[str]) -> dict[str, float]:
+    """Flat metrics of ``samples``: MOSES's set metrics and the means of the unique valid
+    molecules' scores."""
     shared = reference(run, data)
     ref: M.Reference = shared["reference"]
     out, mols, _ = M.set_metrics(samples, ref)
@@ -34,9 +36,42 @@ def evaluate_samples(run, data, samples: list[str], stage: str) -> dict[str, flo
         out["pred_mean"] = _mean(scores["predicted"])
         out["pred_active"] = _mean(scores["predicted"] >= shared["active_threshold"])
         out["property_model_r2"] = shared["property_r2"]
-    run.state.setdefault("scores", {})[stage] = scores
-    _write(run.samples_dir(stage) / "scores.csv", scores)
     return out
+
+
+def sample_rows(run, data, samples: list[str], stage: str) -> list[dict]:
+    """One row per sample, in order: the SMILES as drawn, whether it parses, its canonical
+    form, whether that is a training molecule, its properties, nearest-neighbour similarity
+    to the training and held-out series, predicted activity (with a property model) and,
+    when the run has ``[scoring]`` components, its score before any diversity filter
+    (``score``) and each component's raw value (``raw.<name>``). Invalid rows hold None."""
+    shared = reference(run, data)
+    ref: M.Reference = shared["reference"]
+    mols = M.parse(samples)
+    valid = [m for m in mols if m is not None]
+    scores = _scores(valid, ref, shared.get("property_model"))
+    scores["in_training_set"] = np.array([s in ref.train for s in scores["smiles"]], dtype=bool)
+    if run.config.scoring.components:
+        from .reward import scorer
+
+        score = scorer(run, data)
+        total, _, raw = score(valid, list(scores["smiles"])) if valid else (
+            np.zeros(0), None, np.zeros((len(score.labels), 0)))
+        scores["score"] = total
+        scores |= {f"raw.{label}": raw[j] for j, label in enumerate(score.labels)}
+    scores["canonical"] = scores.pop("smiles")
+    columns = list(scores)
+    rows, index = [], 0
+    for smiles, mol in zip(samples, mols):
+        row: dict = {"smiles": smiles, "valid": mol is not None}
+        if mol is None:
+            row |= dict.fromkeys(columns)
+        else:
+            row |= {name: _plain(scores[name][index]) for name in columns}
+            index += 1
+        rows.append(row)
+    _write(run.samples_dir(stage) / "scores.csv", rows)
+    return rows
 
 
 def reference(run, data) -> dict:
@@ -98,9 +133,14 @@ def _scores(mols: list, ref: M.Reference, model: PropertyModel | None) -> dict[s
     return scores
 
 
-def _write(path, scores: dict[str, np.ndarray]) -> None:
+def _write(path, scores: dict[str, np.ndarray] | list[dict]) -> None:
     """A score table for the user (never read back)."""
     pd.DataFrame(scores).to_csv(path, index=False, float_format="%.4g")
+
+
+def _plain(value):
+    """A numpy scalar as the Python number, bool or text it holds (rows travel as JSON)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _mean(values) -> float:

@@ -160,20 +160,30 @@ def reward(run, data, samples):
 
 
 @hookimpl
-def evaluate(run, data, samples, stage):
+def evaluate(run, data, samples):
     from .evaluation import evaluate_samples
 
-    return evaluate_samples(run, data, samples, stage)
+    return evaluate_samples(run, data, samples)
+
+
+@hookimpl
+def item_metrics(run, data, samples, stage):
+    """One row per sample (validity, canonical SMILES, properties, similarity, novelty,
+    predicted activity, ``[scoring]`` components); also ``samples/<stage>/scores.csv``."""
+    from .evaluation import sample_rows
+
+    return sample_rows(run, data, samples, stage)
 
 
 @hookimpl
 def report(run, data, results):
+    """Sections from the stages' rows (``StageResult.items``) and the held-out series'."""
     from .evaluation import reference
-    from .reporting import sections
+    from .reporting import sections, stage_table
 
     scores = {"series": reference(run, data)["series"]}
-    scores |= {stage: run.state["scores"][stage] for stage in results
-               if stage in run.state.get("scores", {})}
+    scores |= {stage: stage_table(result.items) for stage, result in results.items()
+               if result.items}
     if run.config.train.mode != "reward":
         return sections(run.dir, scores, data.extras.get("notes", []))
     from .reporting import REWARD_STAGES, reward_sections

@@ -18,6 +18,14 @@ PANELS = (("QED", "QED"), ("SA", "SA score"), ("logP", "logP"), ("MW", "molecula
           ("predicted", "predicted activity"), ("max_sim_train", "max Tanimoto to training set"))
 
 
+def stage_table(items: list[dict]) -> pd.DataFrame:
+    """A stage's unique valid molecules from its ``item_metrics`` rows, ``smiles`` canonical
+    (what the histograms and the grid show)."""
+    table = pd.DataFrame(items)
+    table = table[table["valid"].astype(bool)].drop_duplicates("canonical")
+    return table.assign(smiles=table["canonical"]).reset_index(drop=True)
+
+
 def histograms(scores: dict[str, pd.DataFrame], out: Path, stages=STAGES) -> Path | None:
     """One panel per score, the stages overlaid as density histograms."""
     panels = [(c, t) for c, t in PANELS
@@ -78,7 +86,7 @@ def sections(run_dir: Path, scores: dict[str, dict], notes: list[str],
     out = []
     figure = histograms(tables, Path(run_dir) / "properties.png", stages)
     if figure:
-        names = " vs ".join(name for _, name in stages)
+        names = " vs ".join(name for stage, name in stages if stage in tables)
         out.append({"title": f"Properties and similarity: {names}", "image": figure})
     if "after" in tables:
         picture = grid(tables["after"], Path(run_dir) / "top_samples.png")

@@ -1,4 +1,4 @@
-"""Report sections as data, from the per-molecule scores that evaluate keeps and the data notes."""
+"""Report sections as data, from the per-molecule rows of item_metrics and the data notes."""
 
 import pandas as pd
 import pytest
@@ -70,3 +70,33 @@ def test_a_reward_run_reports_its_best_molecules_and_scaffolds(tmp_path):
         "mean of the top 10": pytest.approx(0.6)}
     run.state["reward"]["molecules"] = {}
     assert reward_sections(run, known=set()) == []
+
+
+def test_item_metrics_give_one_row_per_sample_and_the_report_its_unique_valid_ones(
+        tmp_path, tiny_prior):
+    """Through a real run: every sample keeps its row (invalid ones with None scores), the
+    row says whether the molecule is a training one, carries the [scoring] components, and
+    the report's table keeps one row per valid molecule."""
+    from tlgen import Run
+    from tlgen.plugins.molecules.reporting import stage_table
+
+    run = Run.create("molecules", overrides=[
+        f"backbone.path='{tiny_prior}'", "data.max_molecules=120", "evaluate.fcd=false",
+        "evaluate.property_model=false", "scoring.components.qed.weight=1"],
+        output_dir=tmp_path, device="cpu")
+    backbone = run.load_backbone()
+    data = run.call("prepare_data", backbone=backbone)
+    known = data.extras["molecules"]["train"].smiles[0]
+    samples = ["OCC", "C1CC", known, "CCO"]
+    rows = run.call("item_metrics", backbone=backbone, data=data, samples=samples, stage="t")
+    assert [r["smiles"] for r in rows] == samples
+    assert [r["valid"] for r in rows] == [True, False, True, True]
+    assert rows[0]["canonical"] == rows[3]["canonical"] == "CCO"
+    assert [r["in_training_set"] for r in rows] == [False, None, True, False]
+    assert rows[1]["QED"] is None and rows[0]["QED"] == pytest.approx(0.4068, abs=1e-3)
+    assert rows[2]["max_sim_train"] == pytest.approx(1.0)
+    assert rows[0]["raw.qed"] == rows[0]["QED"] and 0 < rows[0]["score"] <= 1
+    assert "predicted" not in rows[0]
+    table = stage_table(rows)
+    assert list(table["smiles"]) == ["CCO", rows[2]["canonical"]]
+    assert (run.samples_dir("t") / "scores.csv").read_text().count("\n") == 5
