@@ -34,14 +34,10 @@ def check_trackers(trackers: Sequence[str]) -> None:
 _CURRENT: dict[str, Any] = {}  # this process's Accelerate state belongs to one run at a time
 
 
-def make_accelerator(train: cfg.TrainConfig):
-    """A new Accelerator for a run. Accelerate keeps its settings in process-wide state, so
-    a second run in the same process (the Python API, a notebook) with another device or
-    precision resets that state first instead of silently inheriting the first run's."""
+def check(train: cfg.TrainConfig) -> str:
+    """What the ``[train]`` section asks of this machine is there (the GPU, the precision,
+    the trackers' packages), else one line; returns the mixed precision to use."""
     import torch
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-    from accelerate.utils import ProjectConfiguration
 
     if train.device == "cuda" and not torch.cuda.is_available():
         raise TlgenError("device 'cuda' was asked for but no GPU is available here; "
@@ -54,6 +50,19 @@ def make_accelerator(train: cfg.TrainConfig):
         raise TlgenError(f"precision {precision!r} needs a GPU and the run uses the CPU; use "
                          "--set train.precision=no (or auto)")
     check_trackers(train.trackers)
+    return precision
+
+
+def make_accelerator(train: cfg.TrainConfig):
+    """A new Accelerator for a run. Accelerate keeps its settings in process-wide state, so
+    a second run in the same process (the Python API, a notebook) with another device or
+    precision resets that state first instead of silently inheriting the first run's."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+    from accelerate.utils import ProjectConfiguration
+
+    precision = check(train)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = (train.device == "cpu", precision)
     if _CURRENT and PartialState().num_processes == 1:

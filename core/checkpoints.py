@@ -133,7 +133,7 @@ def check_weights_match(model: torch.nn.Module, path: Path) -> None:
     from safetensors import safe_open
 
     if not path.is_file():
-        raise TlgenError(f"checkpoint {path.parent} is incomplete ({path.name} is missing); "
+        raise TlgenError(f"checkpoint {path.parent} is corrupted ({path.name} is missing); "
                          "delete that folder to resume from the one before")
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -141,8 +141,9 @@ def check_weights_match(model: torch.nn.Module, path: Path) -> None:
                       for k in fh.keys()}
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TlgenError(f"checkpoint {path} is corrupted ({first}); delete that folder to "
-                         "resume from the one before, or start a new run") from None
+        raise TlgenError(f"checkpoint {path.parent} is corrupted ({path.name}: {first}); "
+                         "delete that folder to resume from the one before, or start a new "
+                         "run") from None
     _check_keys(model, shapes.keys(), path, shapes)
 
 

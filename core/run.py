@@ -64,6 +64,9 @@ class Run:
         fixed = {k: str(v) if k == "output_dir" else v for k, v in fixed.items()}
         pm = plugin_manager(extra_plugins)
         config, domain = cfg.assemble(pm, plugin, config_file, overrides, fixed)
+        from .accel import check
+
+        check(config.train)  # a missing GPU or tracker package: refused before anything runs
         run = cls(config, Contract(pm, domain), Path())
         run.dir = _new_dir(Path(config.output_dir), config.name or domain,
                            cpu=config.train.device == "cpu")

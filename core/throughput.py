@@ -14,11 +14,16 @@ class Meter:
     the window since the last read into the mean loss, throughput and MFU."""
 
     def __init__(self, device: torch.device, flops_per_unit: float | None,
-                 peak: float | None, processes: int, window: list[float] | None = None) -> None:
-        self.window = torch.tensor(window or [0.0, 0.0, 0.0], device=device)
+                 peak: float | None, processes: int) -> None:
+        self.window = torch.zeros(3, device=device)
         self.flops_per_unit = flops_per_unit
         self.peak = peak
         self.processes = processes
+        self.start = time.perf_counter()
+
+    def restore(self, window: list[float]) -> None:
+        """Start from a checkpoint's unlogged window, the clock from now."""
+        self.window = torch.tensor(window, device=self.window.device)
         self.start = time.perf_counter()
 
     def add(self, loss_sum: torch.Tensor, count: torch.Tensor, everywhere: torch.Tensor) -> None:

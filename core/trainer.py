@@ -90,7 +90,11 @@ class Trainer:
         self.session = Session(run, self.cfg.keep_last)
         # the scheduler is stepped by hand once per optimizer step (not per process)
         self.session.register(self.scheduler, self.state)
-        self.flops_per_unit = 6 * count_parameters(self.model)[1] if data.unit == "tokens" else None
+        device = self.accelerator.device
+        flops = 6 * count_parameters(self.model)[1] if data.unit == "tokens" else None
+        self.meter = Meter(device, flops, peak_flops(device, self.accelerator.mixed_precision),
+                           self.accelerator.num_processes)
+        self.first_bad = torch.zeros((), dtype=torch.long, device=device)
 
     def _loaders(self):
         """The training loader (length-bucketed batches) and the validation loader."""
@@ -120,11 +124,7 @@ class Trainer:
                                                           if resumed else ""))
         bar = tqdm(total=self.cfg.max_steps, initial=self.state.step, desc="train",
                    disable=not self.run.is_main, dynamic_ncols=True)
-        device = self.accelerator.device
-        self.meter = Meter(device, self.flops_per_unit,
-                           peak_flops(device, self.accelerator.mixed_precision),
-                           self.accelerator.num_processes, self.state.window)
-        self.first_bad = torch.zeros((), dtype=torch.long, device=device)
+        self.meter.restore(self.state.window)
         stop = self.state.step >= self.cfg.max_steps
         with self.session.guard(), contextlib.closing(bar):  # an error prints on its own line
             while not stop:
