@@ -144,6 +144,17 @@ def sample(run, backbone, n, stage):
 
 
 @hookimpl
+def sample_ids(run, backbone, model, n, temperature, max_tokens):
+    """The reward stage's draws, with the same fast sampler as ``sample`` (``sample.bf16``
+    and ``sample.batch_size`` apply)."""
+    from .sampling import draw_ids
+
+    cfg = run.config.sample
+    return draw_ids(model, backbone.tokenizer, n, temperature=temperature,
+                    max_tokens=max_tokens, batch_size=cfg.batch_size, bf16=cfg.bf16)
+
+
+@hookimpl
 def decode(backbone, ids):
     """SMILES from the reward stage's token ids (the sampler's decoding)."""
     from .sampling import decode as to_smiles

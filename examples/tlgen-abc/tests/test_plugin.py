@@ -30,7 +30,7 @@ def test_backbone_saves_and_reloads_with_from_pretrained(tmp_path):
 
 
 def test_bad_backbone_folder_and_data_path_are_user_errors(tmp_path):
-    with pytest.raises(TlgenError, match="not a saved abc backbone"):
+    with pytest.raises(TlgenError, match="has no config.json"):
         model.load(SMALL, str(tmp_path))
     with pytest.raises(TlgenError, match="does not exist"):
         tunes.load(str(tmp_path / "missing.abc"))

@@ -38,15 +38,14 @@ def load_backbone(run, path):
 def prepare_data(run, backbone):
     from tlgen import DataSplits
     from tlgen.data import CausalLMCollator, TokenSequences
+    from tlgen.lm import encode_texts, hold_out
 
     cfg = run.config.data
-    train, val = tunes.split(tunes.load(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
+    train, val = hold_out(tunes.load(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
     tok, width = backbone.tokenizer, backbone.model.config.n_positions
 
     def encode(texts: list[str]) -> TokenSequences:
-        ids = [[tok.bos_token_id, *tok.encode(t, add_special_tokens=False), tok.eos_token_id]
-               for t in texts]
-        return TokenSequences([seq[:width] for seq in ids])
+        return TokenSequences(encode_texts(tok, texts, max_length=width))
 
     train_set = encode(train)
     return DataSplits(train=train_set, validation=encode(val),
@@ -56,19 +55,15 @@ def prepare_data(run, backbone):
 
 @hookimpl
 def sample(run, backbone, n, stage):
-    import torch
+    """``n`` tunes drawn after ``sample.prompt`` (kept), each up to ``sample.max_chars``
+    characters more; also ``samples/<stage>/tunes.abc``."""
+    from tlgen.lm import generate_texts
 
-    cfg, tok, lm = run.config.sample, backbone.tokenizer, backbone.model
-    prompt = [tok.bos_token_id, *tok.encode(cfg.prompt, add_special_tokens=False)]
-    start = torch.tensor([prompt] * n, device=next(lm.parameters()).device)
-    torch.manual_seed(cfg.seed)
-    with torch.no_grad():
-        out = lm.generate(input_ids=start, attention_mask=torch.ones_like(start), do_sample=True,
-                          max_new_tokens=min(cfg.max_chars, lm.config.n_positions - len(prompt)),
-                          temperature=cfg.temperature, top_k=0, pad_token_id=tok.pad_token_id,
-                          eos_token_id=tok.eos_token_id)
-    texts = [tok.decode(_until_eos(row.tolist()[1:], tok.eos_token_id), skip_special_tokens=True)
-             for row in out]
+    cfg = run.config.sample
+    prompt = len(backbone.tokenizer.encode(cfg.prompt, add_special_tokens=False))
+    texts = generate_texts(backbone.model, backbone.tokenizer, n, temperature=cfg.temperature,
+                           max_tokens=1 + prompt + cfg.max_chars, prompt=cfg.prompt,
+                           seed=cfg.seed)
     tunes_file = run.samples_dir(stage) / SAMPLES_FILE  # for the user; never read back here
     tunes_file.write_text("\n\n".join(t.strip() for t in texts) + "\n", encoding="utf-8")
     return texts
@@ -86,7 +81,3 @@ def report(run, data, results):
     """Key shares (training vs each stage) and a few tunes of each stage, checked."""
     return abc_report.sections(data.extras["train_tunes"], results,
                                run.config.evaluate.report_tunes)
-
-
-def _until_eos(ids: list[int], eos: int) -> list[int]:
-    return ids[: ids.index(eos)] if eos in ids else ids

@@ -40,7 +40,7 @@ def test_sampling_is_seeded(tiny_prior):
 
 
 def test_missing_or_wrong_backbone_folder(tmp_path):
-    with pytest.raises(TlgenError, match="does not exist; fix backbone.path"):
+    with pytest.raises(TlgenError, match="no such folder, and not a hub id"):
         backbone.load_pretrained(tmp_path / "nowhere")
     with pytest.raises(TlgenError, match="has no config.json"):
         backbone.load_pretrained(tmp_path)
