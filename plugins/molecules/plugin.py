@@ -62,12 +62,14 @@ def load_backbone(run, path):
 
 @hookimpl
 def prepare_data(run, backbone):
-    """Clean, split and tokenize the series; ``extras``: the molecule sets and the notes on
-    what was dropped (shown in the report)."""
+    """Clean, split and tokenize the series; ``extras``: the molecule sets, the notes on what
+    was dropped (shown in the report), what samples are measured against (``evaluation``,
+    built on first use) and, with ``[scoring]`` components, the ``scorer``."""
     from tlgen.data import CausalLMCollator, TokenSequences
     from tlgen.types import DataSplits
 
     from . import dataset, sampling
+    from .evaluation import References
 
     cfg, tokenizer = run.config.data, backbone.tokenizer
     context = sampling.context_size(backbone.model)
@@ -82,6 +84,8 @@ def prepare_data(run, backbone):
                 if cfg.randomize else "")]
     for note in notes:
         run.log(note)
+    molecules = {name: getattr(splits, name) for name in dataset.PARTS}
+    references = References(run.config.evaluate, molecules, run.config.seed, run.log)
     data = DataSplits(
         train=dataset.RandomizedSequences(splits.train.smiles, train, tokenizer, context,
                                           cfg.randomize, run.config.seed)
@@ -90,13 +94,15 @@ def prepare_data(run, backbone):
         test=TokenSequences(splits.sequences["test"]),
         collate_fn=CausalLMCollator(tokenizer.pad_token_id),
         lengths=[len(s) for s in train],
-        extras={"molecules": {name: getattr(splits, name) for name in dataset.PARTS},
-                "notes": notes},
+        extras={"molecules": molecules, "notes": notes, "evaluation": references},
     )
-    if run.config.train.mode == "reward":  # a bad scoring setup stops the run here, not later
-        from .reward import scorer
+    if run.config.train.mode == "reward" or run.config.scoring.components:
+        # built here, so a bad scoring setup stops the run before any training
+        from .scoring import build
 
-        scorer(run, data)
+        data.extras["scorer"] = build(run.config.scoring,
+                                      lambda: references.activity["property_model"],
+                                      molecules["train"].smiles)
     return data
 
 
@@ -165,9 +171,9 @@ def decode(backbone, ids):
 @hookimpl
 def reward(run, data, samples):
     """Scores from ``[scoring]`` after the diversity filter; its memory is in ``run.state``."""
-    from .reward import score_batch, scorer
+    from .reward import score_batch
 
-    return score_batch(run, scorer(run, data), samples)
+    return score_batch(run, data.extras["scorer"], samples)
 
 
 @hookimpl
@@ -189,10 +195,11 @@ def item_metrics(run, data, samples, stage):
 @hookimpl
 def report(run, data, results):
     """Sections from the stages' rows (``StageResult.items``) and the held-out series'."""
-    from .evaluation import reference
+    from .evaluation import write
     from .reporting import sections, stage_table
 
-    scores = {"series": reference(run, data)["series"]}
+    scores = {"series": data.extras["evaluation"].series}
+    write(run.samples_dir("series") / "scores.csv", scores["series"])
     scores |= {stage: stage_table(result.items) for stage, result in results.items()
                if result.items}
     if run.config.train.mode != "reward":

@@ -147,5 +147,5 @@ def test_shipped_prior_fine_tunes_on_the_default_series(tmp_path):
     assert after["test_loss"] < before["test_loss"]
     assert after["SNN/Test"] > before["SNN/Test"]
     page = (run.dir / "report.html").read_text()
-    assert "top_samples.png" in page and (run.dir / "top_samples.png").is_file()
-    assert "properties.png" in page and "Data cleaning" in page
+    assert "figures/top_samples.png" in page and (run.dir / "figures" / "top_samples.png").is_file()
+    assert "figures/properties.png" in page and "Data cleaning" in page

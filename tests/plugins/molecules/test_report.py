@@ -22,9 +22,9 @@ def test_histograms_grid_and_data_notes(tmp_path):
                                 in (("series", 0.0), ("before", 0.1), ("after", 0.2))}, NOTES)
     assert [check_section(s, "molecules")["title"].split()[0] for s in found] == \
         ["Properties", "Top", "Data"]
-    assert found[0]["image"] == tmp_path / "properties.png"
-    assert (tmp_path / "properties.png").stat().st_size > 10_000
-    assert (tmp_path / "top_samples.png").stat().st_size > 10_000
+    assert found[0]["image"] == tmp_path / "figures" / "properties.png"
+    assert (tmp_path / "figures" / "properties.png").stat().st_size > 10_000
+    assert (tmp_path / "figures" / "top_samples.png").stat().st_size > 10_000
     assert found[2]["items"] == NOTES
     assert not any("html" in s for s in found)
 
