@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from tlgen import hookimpl
 
-from tlgen_abc import config, model, tunes
+from tlgen_abc import config
 from tlgen_abc import report as abc_report
+from tlgen_abc.backbone import load as load_model
+from tlgen_abc.data import load as load_tunes
 from tlgen_abc.metrics import tune_metrics
-
-SAMPLES_FILE = "tunes.abc"
+from tlgen_abc.sampling import draw
 
 
 @hookimpl
@@ -31,7 +32,7 @@ def default_train_config():
 
 @hookimpl
 def load_backbone(run, path):
-    return model.load(run.config.backbone, path)
+    return load_model(run.config.backbone, path)
 
 
 @hookimpl
@@ -41,7 +42,7 @@ def prepare_data(run, backbone):
     from tlgen.lm import encode_texts, hold_out
 
     cfg = run.config.data
-    train, val = hold_out(tunes.load(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
+    train, val = hold_out(load_tunes(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
     tok, width = backbone.tokenizer, backbone.model.config.n_positions
 
     def encode(texts: list[str]) -> TokenSequences:
@@ -55,18 +56,7 @@ def prepare_data(run, backbone):
 
 @hookimpl
 def sample(run, backbone, n, stage):
-    """``n`` tunes drawn after ``sample.prompt`` (kept), each up to ``sample.max_chars``
-    characters more; also ``samples/<stage>/tunes.abc``."""
-    from tlgen.lm import generate_texts
-
-    cfg = run.config.sample
-    prompt = len(backbone.tokenizer.encode(cfg.prompt, add_special_tokens=False))
-    texts = generate_texts(backbone.model, backbone.tokenizer, n, temperature=cfg.temperature,
-                           max_tokens=1 + prompt + cfg.max_chars, prompt=cfg.prompt,
-                           seed=cfg.seed)
-    tunes_file = run.samples_dir(stage) / SAMPLES_FILE  # for the user; never read back here
-    tunes_file.write_text("\n\n".join(t.strip() for t in texts) + "\n", encoding="utf-8")
-    return texts
+    return draw(run, backbone, n, stage)
 
 
 @hookimpl
