@@ -40,12 +40,13 @@ def default_train_config() -> dict[str, Any]:
 def load_backbone(run, path):
     from tlgen.types import Backbone
 
-    from . import backbone, dataset
+    from . import backbone
+    from .data import sequences
 
     cfg = run.config.backbone
     if cfg.from_scratch:
-        limit = dataset.char_limit(cfg.n_positions)
-        corpus = dataset.load(run.config.data, run.config.seed, limit).train.smiles
+        limit = sequences.char_limit(cfg.n_positions)
+        corpus = sequences.load(run.config.data, run.config.seed, limit).train.smiles
         model, tokenizer = backbone.new_prior(
             corpus, n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head,
             n_positions=cfg.n_positions, n_inner=cfg.n_inner)
@@ -68,13 +69,14 @@ def prepare_data(run, backbone):
     from tlgen.data import CausalLMCollator, TokenSequences
     from tlgen.types import DataSplits
 
-    from . import dataset, sampling
-    from .evaluation import References
+    from . import sampling
+    from .data import sequences
+    from .metrics.stages import References
 
     cfg, tokenizer = run.config.data, backbone.tokenizer
     context = sampling.context_size(backbone.model)
-    splits = dataset.load(cfg, run.config.seed, dataset.char_limit(context, tokenizer))
-    splits = dataset.fit(splits, tokenizer, context)
+    splits = sequences.load(cfg, run.config.seed, sequences.char_limit(context, tokenizer))
+    splits = sequences.fit(splits, tokenizer, context)
     train = splits.sequences["train"]
     notes = [*splits.notes, f"data {splits.source}: {len(splits.train.smiles)} train, "
              f"{len(splits.validation.smiles)} validation, {len(splits.test.smiles)} test "
@@ -84,10 +86,10 @@ def prepare_data(run, backbone):
                 if cfg.randomize else "")]
     for note in notes:
         run.log(note)
-    molecules = {name: getattr(splits, name) for name in dataset.PARTS}
+    molecules = {name: getattr(splits, name) for name in sequences.PARTS}
     references = References(run.config.evaluate, molecules, run.config.seed, run.log)
     data = DataSplits(
-        train=dataset.RandomizedSequences(splits.train.smiles, train, tokenizer, context,
+        train=sequences.RandomizedSequences(splits.train.smiles, train, tokenizer, context,
                                           cfg.randomize, run.config.seed)
         if cfg.randomize else TokenSequences(train),
         validation=TokenSequences(splits.sequences["validation"]),
@@ -178,7 +180,7 @@ def reward(run, data, samples):
 
 @hookimpl
 def evaluate(run, data, samples):
-    from .evaluation import evaluate_samples
+    from .metrics.stages import evaluate_samples
 
     return evaluate_samples(run, data, samples)
 
@@ -187,7 +189,7 @@ def evaluate(run, data, samples):
 def item_metrics(run, data, samples, stage):
     """One row per sample (validity, canonical SMILES, properties, similarity, novelty,
     predicted activity, ``[scoring]`` components); also ``samples/<stage>/scores.csv``."""
-    from .evaluation import sample_rows
+    from .metrics.stages import sample_rows
 
     return sample_rows(run, data, samples, stage)
 
@@ -195,8 +197,8 @@ def item_metrics(run, data, samples, stage):
 @hookimpl
 def report(run, data, results):
     """Sections from the stages' rows (``StageResult.items``) and the held-out series'."""
-    from .evaluation import write
-    from .reporting import sections, stage_table
+    from .metrics.stages import write
+    from .report import sections, stage_table
 
     scores = {"series": data.extras["evaluation"].series}
     write(run.samples_dir("series") / "scores.csv", scores["series"])
@@ -204,7 +206,7 @@ def report(run, data, results):
                if result.items}
     if run.config.train.mode != "reward":
         return sections(run.dir, scores, data.extras.get("notes", []))
-    from .reporting import REWARD_STAGES, reward_sections
+    from .report import REWARD_STAGES, reward_sections
 
     return [*reward_sections(run, set(data.extras["molecules"]["train"].smiles)),
             *sections(run.dir, scores, data.extras.get("notes", []), REWARD_STAGES)]

@@ -17,7 +17,7 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from tlgen.types import Rewards
 
-from . import metrics as M
+from .metrics import molecular as M
 from .scoring import Scorer
 
 KEY = "reward"

@@ -4,8 +4,9 @@ path."""
 import pytest
 
 from tlgen import TlgenError
-from tlgen.plugins.molecules import backbone, dataset, sampling
-from tlgen.plugins.molecules.data import MoleculeSet
+from tlgen.plugins.molecules import backbone, sampling
+from tlgen.plugins.molecules.data import sequences as dataset
+from tlgen.plugins.molecules.data.molecules import MoleculeSet
 
 
 def test_own_prior_reloads_and_samples(tiny_prior):

@@ -8,7 +8,8 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from tlgen import TlgenError
 from tlgen.lm import encode_texts
-from tlgen.plugins.molecules import data, dataset
+from tlgen.plugins.molecules.data import molecules as data
+from tlgen.plugins.molecules.data import sequences as dataset
 from tlgen.plugins.molecules.config import MoleculesData
 from tlgen.plugins.molecules.tokenizer import smiles_tokenizer
 

@@ -116,7 +116,7 @@ def test_an_over_long_row_is_dropped_before_the_expensive_work(tmp_path):
     from click.testing import CliRunner
 
     from tlgen.cli import main
-    from tlgen.plugins.molecules.data import moses_smiles
+    from tlgen.plugins.molecules.data.molecules import moses_smiles
 
     path = tmp_path / "series.smi"
     path.write_text("".join(s + "\n" for s in [*moses_smiles("test", 60), "C" * 5000]))

@@ -16,8 +16,8 @@ import pandas as pd
 
 from tlgen import TlgenError
 
-from . import metrics as M
-from .property_model import PropertyModel
+from ..property_model import PropertyModel
+from . import molecular as M
 
 
 def evaluate_samples(run, data, samples: list[str]) -> dict[str, float]:

@@ -13,9 +13,9 @@ from tlgen import TlgenError
 from tlgen.data import TokenSequences
 from tlgen.lm import encode_texts
 
-from . import data
-from .config import MoleculesData
-from .tokenizer import COMMON_TOKENS
+from ..config import MoleculesData
+from ..tokenizer import COMMON_TOKENS
+from . import molecules as data
 
 PARTS = ("train", "validation", "test")
 
