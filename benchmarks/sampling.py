@@ -25,7 +25,8 @@ import time
 
 import torch
 
-from tlgen.plugins.molecules import backbone, metrics, sampling
+from tlgen.plugins.molecules import backbone, sampling
+from tlgen.plugins.molecules.metrics import molecular as metrics
 from tlgen.throughput import peak_flops
 
 

@@ -50,6 +50,25 @@ def train(run, backbone, data):
 
 
 @hookimpl(trylast=True)
+def sample(run, backbone, n, stage):
+    """For a causal LM with a tokenizer: ``n`` texts drawn from BOS (and ``sample.prompt``)
+    up to EOS or ``sample.max_tokens``, at ``sample.temperature``, seeded by ``sample.seed``;
+    also ``samples/<stage>/samples.txt``. Any other backbone: the domain writes ``sample``."""
+    if backbone.tokenizer is None or not hasattr(backbone.model, "generate"):
+        return None
+    from .lm import generate_texts
+
+    cfg = run.config.sample
+    texts = generate_texts(backbone.model, backbone.tokenizer, n,
+                           temperature=getattr(cfg, "temperature", 1.0),
+                           max_tokens=getattr(cfg, "max_tokens", None) or 128,
+                           prompt=getattr(cfg, "prompt", ""), seed=cfg.seed)
+    (run.samples_dir(stage) / "samples.txt").write_text("\n\n".join(texts) + "\n",
+                                                        encoding="utf-8")
+    return texts
+
+
+@hookimpl(trylast=True)
 def sample_ids(backbone, model, n, temperature, max_tokens):
     from .lm import generate_ids
 

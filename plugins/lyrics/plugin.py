@@ -64,9 +64,10 @@ def prepare_data(run, backbone):
 @hookimpl
 def sample(run, backbone, data, n, stage):
     from . import sampling
+    from .sampling.form import default_prompts
 
     cfg = run.config.sample
-    prompts = cfg.prompts or sampling.default_prompts(data.extras["songs"].validation)
+    prompts = cfg.prompts or default_prompts(data.extras["songs"].validation)
     prompts = [prompts[i % len(prompts)] for i in range(n)]
     songs = sampling.generate(backbone.model, backbone.tokenizer, prompts,
                               data.extras["songs"].train, cfg, run.device,

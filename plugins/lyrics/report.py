@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from tlgen.figures import save_figure
+
 from . import metrics as m
 from .data import Songs
 
@@ -31,7 +33,7 @@ def perplexity_curve(run_dir: Path, results: dict) -> list[tuple[int, float]]:
 
 
 def perplexity_plot(run_dir: Path, results: dict) -> Path | None:
-    """perplexity.png: held-out perplexity against training steps."""
+    """figures/perplexity.png: held-out perplexity against training steps."""
     from tlgen.report import plt
 
     curve = perplexity_curve(run_dir, results)
@@ -43,14 +45,11 @@ def perplexity_plot(run_dir: Path, results: dict) -> Path | None:
     ax.set_ylabel("held-out perplexity")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = run_dir / "perplexity.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "perplexity")
 
 
 def shape_plot(run_dir: Path, rows: dict[str, list[dict]]) -> Path:
-    """shapes.png: syllables per line and lines per song of each group of ``shape`` rows
+    """figures/shapes.png: syllables per line and lines per song of each group of ``shape`` rows
     (the artist's, each stage's ``song_row`` rows)."""
     from tlgen.report import plt
 
@@ -66,10 +65,7 @@ def shape_plot(run_dir: Path, rows: dict[str, list[dict]]) -> Path:
     axes[1].set_xlabel(f"lines per song (longer songs counted at {LINE_CAP})")
     axes[1].legend()
     fig.tight_layout()
-    out = run_dir / "shapes.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "shapes")
 
 
 def comparison_table(artist: dict[str, float], metrics: dict[str, dict]) -> dict:

@@ -100,7 +100,8 @@ def test_sections_come_from_the_results_and_render(tmp_path):
     html = render(tmp_path / "report.html", "t", sections).read_text()
     assert '<i>[Verse]</i>' in html and "it wore a &lt;hat&gt;" in html
     assert 'hsl(' in html and "<code>AA AA</code>" in html
-    assert (tmp_path / "perplexity.png").is_file() and (tmp_path / "shapes.png").is_file()
+    assert (tmp_path / "figures" / "perplexity.png").is_file()
+    assert (tmp_path / "figures" / "shapes.png").is_file()
 
 
 def test_own_prompts_leave_out_the_artist_column(tmp_path):

@@ -32,7 +32,7 @@ def test_a_tiny_run_end_to_end(tiny_backbone, tmp_path):
             "longest_copy", "copied_8gram_share"} <= set(after)
     songs = sorted((run.dir / "samples" / "after").glob("*.txt"))
     assert len(songs) == 3 and songs[1].read_text().startswith("Title: Summer")
-    for name in ("perplexity.png", "shapes.png", "model/tokenizer.json"):
+    for name in ("figures/perplexity.png", "figures/shapes.png", "model/tokenizer.json"):
         assert (run.dir / name).is_file(), name
     assert not (run.dir / "metrics_artist.json").exists()
     before = pickle.loads((run.dir / "stages" / "before.pkl").read_bytes())["result"]

@@ -116,7 +116,7 @@ def test_an_over_long_row_is_dropped_before_the_expensive_work(tmp_path):
     from click.testing import CliRunner
 
     from tlgen.cli import main
-    from tlgen.plugins.molecules.data import moses_smiles
+    from tlgen.plugins.molecules.data.molecules import moses_smiles
 
     path = tmp_path / "series.smi"
     path.write_text("".join(s + "\n" for s in [*moses_smiles("test", 60), "C" * 5000]))
@@ -147,5 +147,5 @@ def test_shipped_prior_fine_tunes_on_the_default_series(tmp_path):
     assert after["test_loss"] < before["test_loss"]
     assert after["SNN/Test"] > before["SNN/Test"]
     page = (run.dir / "report.html").read_text()
-    assert "top_samples.png" in page and (run.dir / "top_samples.png").is_file()
-    assert "properties.png" in page and "Data cleaning" in page
+    assert "figures/top_samples.png" in page and (run.dir / "figures" / "top_samples.png").is_file()
+    assert "figures/properties.png" in page and "Data cleaning" in page
