@@ -38,6 +38,8 @@ from transformers import get_scheduler
 from .data import BucketBatchSampler
 from .errors import TlgenError
 from .freeze import count_parameters
+from .kernels import fuse_activations
+from .packing import training_collate
 from .types import Backbone, DataSplits, TrainResult, count_items
 
 BEST = "best"
@@ -103,6 +105,8 @@ class Trainer:
                 raise TlgenError(f"train.gradient_checkpointing: {type(model).__name__} has no "
                                  "gradient_checkpointing_enable(); turn the option off")
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if self.cfg.fused_activations:
+            fuse_activations(model)
         if self.cfg.compile:
             model.compile()  # in place: parameter names (and checkpoints) stay the same
         decay = [p for p in params if p.ndim >= 2]
@@ -120,8 +124,9 @@ class Trainer:
         lengths = data.lengths if (data.lengths and self.cfg.bucket_by_length) else [1] * len(data.train)
         self.sampler = BucketBatchSampler(lengths, self.cfg.batch_size, seed=run.config.seed)
         pin = self.cfg.pin_memory and self.accelerator.device.type == "cuda"
+        collate = training_collate(self.cfg, data, model)  # packed rows with train.pack
         train_loader = torch.utils.data.DataLoader(
-            data.train, batch_sampler=self.sampler, collate_fn=data.collate_fn,
+            data.train, batch_sampler=self.sampler, collate_fn=collate,
             num_workers=self.cfg.num_workers, pin_memory=pin,
             persistent_workers=self.cfg.num_workers > 0,
             # its own generator: creating an iterator must not draw from the global RNG,
@@ -134,7 +139,7 @@ class Trainer:
         self.val_loader = None
         if data.validation is not None and len(data.validation) > 0:
             val_loader = torch.utils.data.DataLoader(
-                data.validation, batch_size=self.cfg.batch_size, collate_fn=data.collate_fn,
+                data.validation, batch_size=self.cfg.batch_size, collate_fn=collate,
                 pin_memory=pin)
             self.val_loader = self.accelerator.prepare(val_loader)
         # The scheduler is stepped by hand once per optimizer step (not per process).
