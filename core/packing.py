@@ -80,6 +80,10 @@ def training_collate(cfg, data, model: torch.nn.Module):
         raise TlgenError("train.pack: packing needs token-id sequences batched by "
                          "tlgen.data.CausalLMCollator; this plugin's collate_fn is "
                          f"{type(data.collate_fn).__name__}; set train.pack = 0")
+    if data.count_key != "labels":
+        raise TlgenError("train.pack: packed rows are weighed by their target tokens "
+                         f"(count_key 'labels'); this plugin's count_key is {data.count_key!r}; "
+                         "set train.pack = 0")
     collate = PackedCollator(cfg.pack, data.collate_fn.pad_id)
     check_isolation(model, [data.train[i] for i in range(min(2, len(data.train)))],
                     collate.pad_id)

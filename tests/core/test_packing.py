@@ -91,6 +91,15 @@ def test_packing_refuses_data_that_are_not_token_sequences():
     assert training_collate(cfg, data, tiny_gpt2()) is data.collate_fn
 
 
+def test_packing_refuses_a_loss_that_is_a_mean_over_items():
+    data = DataSplits(train=some_sequences(), collate_fn=CausalLMCollator(PAD), count_key=None)
+    cfg = type("Train", (), {"pack": 256})()
+    with pytest.raises(TlgenError, match="count_key 'labels'.*count_key is None"):
+        training_collate(cfg, data, tiny_gpt2())
+    data.count_key = "labels"
+    assert isinstance(training_collate(cfg, data, tiny_gpt2()), PackedCollator)
+
+
 class RunningMean(torch.nn.Module):
     """A causal model that takes a packed batch but ignores position_ids: each position
     sees every earlier token of its row."""
@@ -121,6 +130,23 @@ def test_fused_activations_compute_the_same_function():
         torch.testing.assert_close(model(**batch).logits, reference(**batch).logits,
                                    rtol=1e-5, atol=1e-5)
     assert fuse_activations(tiny_gpt2(activation_function="relu")) == 0
+
+
+def test_a_killed_packed_run_resumes_exactly(make_run):
+    from tlgen import Run
+    from tlgen.testing import KillAt, Killed
+
+    reference = make_run("train.pack=64", "before=false", name="reference")
+    reference.execute()
+    killed = make_run("train.pack=64", "before=false", extra=[KillAt(6)], name="killed")
+    with pytest.raises(Killed):
+        killed.execute()
+    resumed = Run.open(killed.dir)
+    assert resumed.execute()["train"]["steps"] == 12
+    want = reference.load_trained().model.state_dict()
+    got = resumed.load_trained().model.state_dict()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6)
 
 
 def packed_and_padded_step(make_run, group, pack):
