@@ -106,6 +106,8 @@ class TrainConfig(Section):
     compile: bool = False
     tf32: bool = True  # TensorFloat-32 matmuls on an Ampere+ GPU; no effect on a CPU
     pin_memory: bool = False
+    pack: int = Field(0, ge=0)  # > 0: padding-free rows of up to N tokens (core/packing.py)
+    fused_activations: bool = True  # torch's fused tanh-GELU for GPT-2's (core/kernels.py)
 
 
 class RewardConfig(Section):

@@ -30,6 +30,8 @@ from .data import BucketBatchSampler
 from .errors import TlgenError
 from .freeze import count_parameters
 from .heldout import loss_sums
+from .kernels import fuse_activations
+from .packing import training_collate
 from .session import Session
 from .throughput import Meter, peak_flops
 from .types import Backbone, DataSplits, TrainResult, count_items
@@ -72,6 +74,8 @@ class Trainer:
         if self.cfg.gradient_checkpointing:  # a model without it was refused by preflight
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
+        if self.cfg.fused_activations:
+            fuse_activations(model)
         if self.cfg.compile:
             model.compile()  # in place: parameter names (and checkpoints) stay the same
         decay = self.cfg.weight_decay
@@ -83,7 +87,7 @@ class Trainer:
             self.cfg.schedule if self.cfg.schedule != "constant" else "constant_with_warmup",
             optimizer, num_warmup_steps=self.cfg.warmup_steps,
             num_training_steps=self.cfg.max_steps)
-        train_loader, val_loader = self._loaders()
+        train_loader, val_loader = self._loaders(model)
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(
             model, optimizer, train_loader)
         self.val_loader = self.accelerator.prepare(val_loader) if val_loader else None
@@ -96,14 +100,16 @@ class Trainer:
                            self.accelerator.num_processes)
         self.first_bad = torch.zeros((), dtype=torch.long, device=device)
 
-    def _loaders(self):
-        """The training loader (length-bucketed batches) and the validation loader."""
+    def _loaders(self, model: torch.nn.Module):
+        """The training loader (length-bucketed batches, packed rows with ``train.pack``)
+        and the validation loader."""
         cfg, data, seed = self.cfg, self.data, self.run.config.seed
         lengths = data.lengths if (data.lengths and cfg.bucket_by_length) else [1] * len(data.train)
         self.sampler = BucketBatchSampler(lengths, cfg.batch_size, seed=seed)
         pin = cfg.pin_memory and self.accelerator.device.type == "cuda"
+        collate = training_collate(cfg, data, model)
         train = torch.utils.data.DataLoader(
-            data.train, batch_sampler=self.sampler, collate_fn=data.collate_fn,
+            data.train, batch_sampler=self.sampler, collate_fn=collate,
             num_workers=cfg.num_workers, pin_memory=pin, persistent_workers=cfg.num_workers > 0,
             # its own generator: creating an iterator must not draw from the global RNG,
             # or a resumed run's dropout masks would differ from the uninterrupted run's
@@ -111,7 +117,7 @@ class Trainer:
         val = None
         if data.validation is not None and len(data.validation) > 0:
             val = torch.utils.data.DataLoader(data.validation, batch_size=cfg.batch_size,
-                                              collate_fn=data.collate_fn, pin_memory=pin)
+                                              collate_fn=collate, pin_memory=pin)
         return train, val
 
     # ---------------------------------------------------------------- loop
