@@ -99,8 +99,7 @@ def unguided(run_dir: Path) -> str | None:
     if not style_guidance(backbone, Run.open(run_dir).config.sample):
         return None
     data = run.call("prepare_data", backbone=backbone)
-    made = run.call("sample", backbone=backbone, data=data, n=0, stage="unguided")
-    run.call("evaluate", backbone=backbone, data=data, samples=made, stage="unguided")
+    run.stage("unguided", backbone, data, n=0)
     print(f"fine-tuned model re-sampled without guidance in {time.perf_counter() - start:.0f} s")
     return "unguided"
 
@@ -132,10 +131,10 @@ def run_contents(run_dir: Path) -> dict[str, Image.Image]:
 
 def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image],
             metrics: dict[str, Metric], blends: list[float],
-            ) -> tuple[list[dict], list[Image.Image], dict[str, dict[str, float]]]:
+            ) -> tuple[list[dict], list[tuple[Image.Image, dict]], dict[str, dict[str, float]]]:
     """The Magenta baseline on each content image at each blend, measured as the plugin's
     evaluation measures a stage: one row per (content, blend) and a 'mean' row per blend,
-    the stylised images, and each content image's own distances."""
+    the stylised images with their rows, and each content image's own distances."""
     from tlgen.plugins.art.baseline import MagentaBaseline
     from tlgen.plugins.art.evaluation import content_distances, measure, summarise
 
@@ -143,17 +142,16 @@ def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image],
     made = MagentaBaseline(style_images).samples(contents, blends)
     seconds = time.perf_counter() - start
     bases = content_distances(metrics, contents)
-    measure(made, contents, metrics, bases)
-    means = summarise([img.info for img in made], bases)
+    scored = measure(made, contents, metrics, bases)
+    means = summarise(scored, bases)
     rows = []
     for blend in blends:
-        rows += [{"content": img.info["content"], "blend": blend,
-                  **{k: img.info[k] for k in METRICS}}
-                 for img in made if img.info["strength"] == blend]
+        rows += [{"content": row["content"], "blend": blend, **{k: row[k] for k in METRICS}}
+                 for row in scored if row["strength"] == blend]
         rows.append({"content": "mean", "blend": blend,
                      **{k: means[f"{k}_s{blend:g}"] for k in METRICS}})
     print(f"Magenta baseline: {len(made)} images in {seconds:.1f} s")
-    return rows, made, bases
+    return rows, list(zip(made, scored, strict=True)), bases
 
 
 def best_magenta(rows: list[dict], min_ssim: float) -> dict | None:

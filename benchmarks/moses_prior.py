@@ -17,7 +17,9 @@ import time
 import numpy as np
 import torch
 
-from tlgen.plugins.molecules import backbone, data, metrics, sampling
+from tlgen.plugins.molecules import backbone, sampling
+from tlgen.plugins.molecules.data import molecules as data
+from tlgen.plugins.molecules.metrics import molecular as metrics
 
 COLUMNS = ["valid", "unique@1k", "unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "SNN/TestSF",
            "Frag/Test", "Frag/TestSF", "Scaf/Test", "Scaf/TestSF", "IntDiv", "IntDiv2", "Filters",

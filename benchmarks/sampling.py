@@ -25,8 +25,9 @@ import time
 
 import torch
 
-from tlgen.plugins.molecules import backbone, metrics, sampling
-from tlgen.trainer import peak_flops
+from tlgen.plugins.molecules import backbone, sampling
+from tlgen.plugins.molecules.metrics import molecular as metrics
+from tlgen.throughput import peak_flops
 
 
 @torch.no_grad()

@@ -5,11 +5,18 @@ log-normal, 8..256 tokens, like lines-to-pages of text), the same batch size, on
 each, so both see exactly the same real tokens. Throughput counts real (non-padding)
 tokens per second of wall time in the training call. transformers.Trainer is run as a
 user gets it (pads each random batch to its longest sequence) and as a careful user
-configures it, with ``train_sampling_strategy="group_by_length"``; the ratio against the
-length-grouped Trainer is printed last, with tlgen's MFU.
+configures it, with ``train_sampling_strategy="group_by_length"``; tlgen with its
+defaults (length-bucketed batches; GPT-2's python GELU swapped for torch's fused kernel,
+``train.fused_activations``) and with each ``--variant`` (e.g. ``train.pack=256``:
+padding-free packed rows; ``train.fused_activations=false``: the trainer before that).
 
-    python benchmarks/trainer_vs_hf.py            # ~2-3 minutes on 2 CPU cores
-    python benchmarks/trainer_vs_hf.py --sequences 256 --batch 8
+One epoch is seconds long and a shared machine's speed drifts, so every side runs
+``--repeats`` times, interleaved round by round, and each round's ratio pairs runs made
+side by side. The last line is the median ratio against the length-grouped Trainer, with
+the spread (lowest..highest round) beside it.
+
+    python benchmarks/trainer_vs_hf.py                     # ~3 minutes on 2 idle CPU cores
+    python benchmarks/trainer_vs_hf.py --repeats 5 --threads 1 --variant train.pack=256
 """
 
 from __future__ import annotations
@@ -86,7 +93,8 @@ def evaluate():
     return {}
 
 
-def run_tlgen(out: str, n: int, batch: int) -> tuple[float, float | None]:
+def run_tlgen(out: str, n: int, batch: int, threads: int,
+              extra: tuple[str, ...] = ()) -> tuple[float, float | None]:
     """Tokens per second of wall time in train, and the MFU the trainer logged."""
     from tlgen import Run
     from tlgen.report import read_metrics
@@ -94,9 +102,9 @@ def run_tlgen(out: str, n: int, batch: int) -> tuple[float, float | None]:
     steps = -(-n // batch)
     run = Run.create(__file__, output_dir=out, device="cpu", overrides=[
         f"data.sequences={n}", f"train.max_steps={steps}", f"train.batch_size={batch}",
-        "train.lr=3e-4",
+        "train.lr=3e-4", f"train.threads={threads}",
         "train.warmup_steps=2", f"train.save_every={steps}", f"train.eval_every={steps}",
-        f"train.log_every={steps}", "before=false"])
+        f"train.log_every={steps}", "before=false", *extra])
     summary = run.execute()
     mfu = [r.get("mfu") for r in read_metrics(run.dir) if r["split"] == "train"][-1]
     return summary["train"]["tokens"] / summary["train"]["wall_seconds"], mfu
@@ -137,26 +145,66 @@ def warm_up() -> None:
         model(input_ids=ids, labels=ids).loss.backward()
 
 
+def median_and_spread(values: list[float]) -> tuple[float, float, float]:
+    import statistics
+
+    return statistics.median(values), min(values), max(values)
+
+
 def main() -> None:
+    import torch
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=512)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each side (>= 3)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,...]",
+                        help="another tlgen side with these --set overrides (repeatable)")
     args = parser.parse_args()
+    if args.repeats < 3:
+        parser.error("--repeats: at least 3, so that the median means something")
     n, batch = args.sequences, args.batch
+    torch.set_num_threads(args.threads)
     lengths = [len(s) for s in sequences(n)]
     print(f"{n} sequences, {sum(lengths):,} real tokens, lengths {min(lengths)}..{max(lengths)} "
-          f"(mean {sum(lengths) / len(lengths):.0f}), batch {batch}")
+          f"(mean {sum(lengths) / len(lengths):.0f}), batch {batch}, {args.threads} thread(s), "
+          f"{args.repeats} interleaved rounds", flush=True)
+    sides = {"transformers.Trainer (default)": lambda out: run_hf(out, n, batch, False),
+             "transformers.Trainer (group_by_length)": lambda out: run_hf(out, n, batch, True),
+             "tlgen trainer": lambda out: run_tlgen(out, n, batch, args.threads)[0]}
+    for variant in args.variant:
+        extra = tuple(variant.split(","))
+        sides[f"tlgen trainer, {variant}"] = lambda out, extra=extra: run_tlgen(
+            out, n, batch, args.threads, extra)[0]
     warm_up()
+    speeds: dict[str, list[float]] = {name: [] for name in sides}
     with tempfile.TemporaryDirectory() as tmp:
-        hf_default = run_hf(tmp + "/hf", n, batch, group_by_length=False)
-        hf_grouped = run_hf(tmp + "/hf-grouped", n, batch, group_by_length=True)
-        ours, mfu = run_tlgen(tmp + "/tlgen", n, batch)
-    print(f"transformers.Trainer (default)           {hf_default:10,.0f} tokens/s")
-    print(f"transformers.Trainer (group_by_length)   {hf_grouped:10,.0f} tokens/s")
-    print(f"tlgen trainer                            {ours:10,.0f} tokens/s"
-          + (f"  (MFU {mfu:.1%} of this CPU's measured fp32 matmul peak)" if mfu else ""))
-    print(f"ratio tlgen / transformers.Trainer(group_by_length) = {ours / hf_grouped:.2f}x "
-          f"(vs its default: {ours / hf_default:.2f}x)")
+        for round_ in range(args.repeats):
+            for i, (name, side) in enumerate(sides.items()):
+                speeds[name].append(side(f"{tmp}/{round_}-{i}"))
+            print(f"round {round_ + 1}: " + ", ".join(f"{v[-1]:,.0f}" for v in speeds.values())
+                  + " tokens/s", flush=True)
+        _, mfu = run_tlgen(f"{tmp}/mfu", n, batch, args.threads)
+    grouped = speeds["transformers.Trainer (group_by_length)"]
+    width = max(len(name) for name in sides)
+    for name, values in speeds.items():
+        mid, low, high = median_and_spread(values)
+        line = f"{name:{width}}  {mid:9,.0f} tokens/s (median; {low:,.0f}..{high:,.0f})"
+        if name.startswith("tlgen"):
+            r_mid, r_low, r_high = median_and_spread([a / b for a, b in zip(values, grouped)])
+            line += f"  {r_mid:.2f}x group_by_length ({r_low:.2f}..{r_high:.2f})"
+        print(line)
+    if mfu:
+        print(f"tlgen MFU {mfu:.1%} of this CPU's measured fp32 matmul peak (one more run)")
+    ours = speeds["tlgen trainer"]
+    default = median_and_spread([a / b for a, b in
+                                 zip(ours, speeds["transformers.Trainer (default)"])])
+    r_mid, r_low, r_high = median_and_spread([a / b for a, b in zip(ours, grouped)])
+    print(f"vs transformers.Trainer's default: {default[0]:.2f}x "
+          f"({default[1]:.2f}..{default[2]:.2f})")
+    print(f"ratio tlgen / transformers.Trainer(group_by_length) = {r_mid:.2f}x median of "
+          f"{args.repeats} interleaved rounds (spread {r_low:.2f}..{r_high:.2f})")
 
 
 if __name__ == "__main__":

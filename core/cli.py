@@ -115,21 +115,39 @@ def plugins():
 @click.argument("run_dir", type=click.Path())
 @click.option("-n", "n", default=10, show_default=True, type=click.IntRange(min=1),
               help="How many samples (at least 1).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1),
+              help="Sampling seed (default: the run's sample.seed).")
 @_one_line_errors
-def sample(run_dir, n):
-    """Sample from a run's fine-tuned model (last checkpoint).
+def sample(run_dir, n, seed):
+    """Sample from a run's fine-tuned model and print the samples. Files the plugin keeps go
+    to a new, dated stage (samples/sample-TIME/); nothing of the run is overwritten.
 
     \b
     Example:
-      tlgen sample runs/20261122-101500-molecules -n 20
+      tlgen sample runs/20261122-101500-molecules -n 20 --seed 7
     """
     from .run import Run
 
-    the_run = Run.open(run_dir)
+    the_run = Run.open(run_dir, overrides=[f"sample.seed={seed}"] if seed is not None else [])
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
-    for item in the_run.call("sample", backbone=backbone, data=data, n=n, stage="cli"):
+    stage = _dated_stage(the_run, "sample")
+    for item in the_run.call("sample", backbone=backbone, data=data, n=n, stage=stage):
         click.echo(item if isinstance(item, str) else repr(item))
+
+
+def _dated_stage(run, kind: str) -> str:
+    """``KIND-YYYYmmdd-HHMMSS`` (``_2``, ``_3``... when two start in the same second): a
+    stage name no earlier command of the run used."""
+    import time
+
+    base = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stage, i = base, 1
+    while (run.dir / "samples" / stage).exists() or \
+            (run.dir / "evaluations" / f"{stage}.json").exists():
+        i += 1
+        stage = f"{base}_{i}"
+    return stage
 
 
 @main.command()
@@ -148,7 +166,6 @@ def evaluate(run_dir, n):
       tlgen evaluate runs/20261122-101500-molecules -n 500
     """
     import json
-    import time
 
     from .report import print_table
     from .run import Run
@@ -158,10 +175,7 @@ def evaluate(run_dir, n):
     data = the_run.call("prepare_data", backbone=backbone)
     summary_file = the_run.dir / "summary.json"
     stored = json.loads(summary_file.read_text())["metrics"] if summary_file.is_file() else {}
-    stage, i = f"eval-{time.strftime('%Y%m%d-%H%M%S')}", 1
-    while (the_run.dir / "evaluations" / f"{stage}.json").exists():  # two in one second
-        i += 1
-        stage = f"{stage.split('_')[0]}_{i}"
+    stage = _dated_stage(the_run, "eval")
     out = the_run.dir / "evaluations" / f"{stage}.json"
     out.parent.mkdir(exist_ok=True)
     result = the_run.stage(stage, backbone, data, n=n)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -33,7 +33,7 @@ class BackboneSection(Section):
 
 class SampleSection(Section):
     n: int = Field(100, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
 
 
 class EvaluateSection(Section):
@@ -106,6 +106,8 @@ class TrainConfig(Section):
     compile: bool = False
     tf32: bool = True  # TensorFloat-32 matmuls on an Ampere+ GPU; no effect on a CPU
     pin_memory: bool = False
+    pack: int = Field(0, ge=0)  # > 0: padding-free rows of up to N tokens (core/packing.py)
+    fused_activations: bool = True  # torch's fused tanh-GELU for GPT-2's (core/kernels.py)
 
 
 class RewardConfig(Section):
@@ -132,7 +134,7 @@ class RewardConfig(Section):
 
 class RunConfig(Section):
     plugin: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # what numpy and torch take
     output_dir: str = "runs"
     name: str | None = None
     before: bool = True
@@ -152,6 +154,42 @@ DOMAIN_SECTIONS = {
     "evaluate": EvaluateSection,
     "scoring": ScoringSection,  # what the reward hook scores (components, weights)
 }
+
+
+def assemble(pm, plugin: str | None = None, source: str | Path | None = None,
+             overrides: Sequence[str] = (), fixed: dict[str, Any] | None = None
+             ) -> tuple[RunConfig, str]:
+    """The one way a run's config is built (new run, reopened run, resume): the TOML at
+    ``source`` (a user's config file or a run's saved config.toml), ``plugin`` and the CLI's
+    ``fixed`` keys (``"train.device"``...), ``--set`` overrides, over the domain's defaults,
+    validated against core's sections and the domain's. Returns it and the domain's name."""
+    raw = read_toml(source) if source else {}
+    if plugin:
+        raw["plugin"] = plugin
+    for key, value in (fixed or {}).items():
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    name = raw.get("plugin")
+    where = str(source) if source else "config"
+    if not name:
+        raise TlgenError("no plugin given: pass --plugin NAME or set plugin = \"NAME\" in the config")
+    if not isinstance(name, str):
+        raise TlgenError(f"{where}: key 'plugin' must be a plugin name (text), got {short(name)}")
+    domain = pm.resolve(name)
+    hooks = pm.domain_hooks(domain)
+    raw = merge(hooks.default_train_config() or {}, raw)
+    return validate(raw, schema_for(hooks.config_schema()), source=where), domain
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -224,7 +262,7 @@ def validate(raw: dict[str, Any], schema: type[RunConfig], source: str = "config
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise TlgenError(f"{source}: unknown key '{key}'{hint}") from None
         got = err.get("input")
-        got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+        got_text = f" (got {short(got)})" if not isinstance(got, dict) else ""
         raise TlgenError(f"{source}: key '{key}': {err['msg']}{got_text}") from None
 
 

@@ -7,9 +7,9 @@ third party can wrap any of them with ``@hookimpl(wrapper=True)``.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
+from .errors import PluginError
 from .hookspecs import hookimpl
 
 
@@ -28,19 +28,44 @@ def freeze(run, backbone, layer_map):
 
 
 @hookimpl(trylast=True)
-def loss(model, batch):
-    return model(**batch).loss
+def loss(backbone, model, batch):
+    output = model(**batch)
+    found = getattr(output, "loss", None)
+    if found is None:
+        raise PluginError(f"core's default loss needs a model whose output has .loss (a Hugging "
+                          f"Face model given labels); {backbone.name or type(model).__name__} "
+                          "returned none: implement the loss hook")
+    return found
 
 
 @hookimpl(trylast=True)
 def train(run, backbone, data):
     if run.config.train.mode == "reward":
-        from .reward import RewardTrainer
+        from .reward import RewardLoop
 
-        return RewardTrainer(run, backbone, data).fit()
+        return RewardLoop(run, backbone, data).fit()
     from .trainer import Trainer
 
     return Trainer(run, backbone, data).fit()
+
+
+@hookimpl(trylast=True)
+def sample(run, backbone, n, stage):
+    """For a causal LM with a tokenizer: ``n`` texts drawn from BOS (and ``sample.prompt``)
+    up to EOS or ``sample.max_tokens``, at ``sample.temperature``, seeded by ``sample.seed``;
+    also ``samples/<stage>/samples.txt``. Any other backbone: the domain writes ``sample``."""
+    if backbone.tokenizer is None or not hasattr(backbone.model, "generate"):
+        return None
+    from .lm import generate_texts
+
+    cfg = run.config.sample
+    texts = generate_texts(backbone.model, backbone.tokenizer, n,
+                           temperature=getattr(cfg, "temperature", 1.0),
+                           max_tokens=getattr(cfg, "max_tokens", None) or 128,
+                           prompt=getattr(cfg, "prompt", ""), seed=cfg.seed)
+    (run.samples_dir(stage) / "samples.txt").write_text("\n\n".join(texts) + "\n",
+                                                        encoding="utf-8")
+    return texts
 
 
 @hookimpl(trylast=True)
@@ -57,19 +82,13 @@ def decode(backbone, ids):
 
 @hookimpl(trylast=True)
 def export(backbone, out_dir: Path, merge: bool):
+    """``save_pretrained`` of the model (peft adapters merged when ``merge``) and of the
+    tokenizer or processor; a backbone of another kind has its plugin's own export (checked
+    before training)."""
     model = backbone.model
     if merge and hasattr(model, "merge_and_unload"):
         model = copy.deepcopy(model).merge_and_unload()
-    if hasattr(model, "save_pretrained"):
-        model.save_pretrained(out_dir)
-    else:  # a plain torch module: its weights, and what it is, for torch.load_state_dict
-        from safetensors.torch import save_model
-
-        save_model(model, str(Path(out_dir) / "model.safetensors"))
-        kind = type(model)
-        (Path(out_dir) / "config.json").write_text(json.dumps(
-            {"class": f"{kind.__module__}.{kind.__qualname__}", "backbone": backbone.name,
-             "parameters": sum(p.numel() for p in model.parameters())}, indent=2))
+    model.save_pretrained(out_dir)
     if backbone.tokenizer is not None and hasattr(backbone.tokenizer, "save_pretrained"):
         backbone.tokenizer.save_pretrained(out_dir)
     return out_dir

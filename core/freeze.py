@@ -10,13 +10,17 @@ from __future__ import annotations
 import torch
 
 from .config import FreezeConfig
-from .errors import TlgenError
+from .errors import PluginError, TlgenError
 from .types import Backbone, LayerMap
 
 
 def causal_lm_layer_map(model: torch.nn.Module) -> LayerMap:
     """The layer map of a Hugging Face causal LM (GPT-2, Llama, ...), found from its
     input embeddings and its largest ``ModuleList`` of blocks."""
+    if not hasattr(model, "get_input_embeddings"):
+        raise PluginError(f"core's default layer_map knows Hugging Face causal LMs; "
+                          f"{type(model).__name__} is not one: implement the layer_map hook "
+                          "(or use freeze.strategy = full)")
     names = {module: name for name, module in model.named_modules()}
     embeddings = [names[model.get_input_embeddings()]]
     for extra in ("wpe", "embed_positions"):
@@ -90,12 +94,28 @@ def _lora(model: torch.nn.Module, layer_map: LayerMap, cfg: FreezeConfig) -> tor
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=targets,
-        modules_to_save=cfg.modules_to_save or layer_map.modules_to_save or None,
+        modules_to_save=_qualified(model, cfg.modules_to_save or layer_map.modules_to_save),
     )
     try:
         return get_peft_model(model, lora)
     except ValueError as exc:
         raise TlgenError(f"freeze.strategy = lora: {exc}".splitlines()[0]) from None
+
+
+def _qualified(model: torch.nn.Module, names: list[str] | None) -> list[str] | None:
+    """``modules_to_save`` as full names under peft's wrapper (``model.<name>``): peft
+    matches these by plain suffix, so a short name such as ``out`` would also catch its
+    own ``lora_dropout`` modules."""
+    if not names:
+        return None
+    found = [n for n, _ in model.named_modules() if n]
+    out = []
+    for name in names:
+        full = [n for n in found if n == name or n.endswith("." + name)]
+        if not full:
+            raise TlgenError(f"freeze.modules_to_save: the backbone has no module named {name!r}")
+        out += [f"model.{n}" for n in full]
+    return out
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:

@@ -64,10 +64,13 @@ def freeze(run: Run, backbone: Backbone, layer_map: LayerMap | None) -> Backbone
 
 
 @hookspec(firstresult=True)
-def loss(run: Run, backbone: Backbone, model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Mean training loss of one ``batch``, over what ``DataSplits.count_key`` counts.
-    Call ``model`` (it may be wrapped for distribution); read the rest (noise scheduler,
-    VAE, config) from ``backbone``. Return None to use core's ``model(**batch).loss``."""
+def loss(run: Run, backbone: Backbone, model: torch.nn.Module, batch: dict,
+         training: bool) -> torch.Tensor:
+    """Mean loss of one ``batch`` as a scalar tensor, over what ``DataSplits.count_key``
+    counts. ``training`` is True inside an optimizer step, False for a held-out evaluation
+    (validation, before/after losses). Call ``model`` (it may be wrapped for distribution);
+    read the rest (noise scheduler, VAE, config) from ``backbone``. Return None to use core's
+    ``model(**batch).loss`` (a Hugging Face model); any other backbone needs this hook."""
 
 
 @hookspec(firstresult=True)

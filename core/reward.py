@@ -12,7 +12,7 @@ over the batch plus a few sequences replayed from a memory of the best ones. It 
 replay memory, counters and ``run.state`` (the plugin's diversity memory), so a killed
 stage resumes exactly. Every scored sample is written to ``scored.csv``.
 
-Reads top to bottom: ``fit`` -> ``_step`` (sample, score, loss) -> ``save`` / ``load``.
+Reads top to bottom: ``fit`` -> ``_step`` (sample, score, loss).
 """
 
 from __future__ import annotations
@@ -23,25 +23,31 @@ import csv
 import dataclasses
 import math
 import time
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .errors import PluginError, TlgenError
 from .freeze import count_parameters
-from .trainer import Trainer, TrainerState
+from .session import Session
 from .types import Backbone, DataSplits, Rewards, TrainResult
 
 SCORED = "scored.csv"
 
 
-class RewardState(TrainerState):
+class RewardState:
     """Counters of the reward stage, saved in every checkpoint."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.step = 0
         self.calls = 0  # oracle calls so far
+        self.train_seconds = 0.0
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update({k: v for k, v in state.items() if k in self.__dict__})
 
 
 class ReplayMemory:
@@ -78,20 +84,18 @@ class ReplayMemory:
         self.size, self.items = state["size"], state["items"]
 
 
-class RewardTrainer(Trainer):
-    """Reward-guided fine-tuning of ``backbone.model`` with the run's ``[reward]`` config.
-    It has its own loop and optimizer, and shares the likelihood trainer's checkpoints
-    (trainable weights only, atomic, full-disk errors), signal handling and logging."""
+class RewardLoop:
+    """Reward-guided fine-tuning of ``backbone.model`` with the run's ``[reward]`` config: its
+    own loop and optimizer, and a ``Session`` for checkpoints (trainable weights only,
+    atomic), signals and the metrics log, as the likelihood trainer has."""
 
-    def __init__(self, run, backbone: Backbone, data: DataSplits) -> None:  # noqa: D107
-        self._bind(run, run.config.reward, backbone, data, RewardState())
+    def __init__(self, run, backbone: Backbone, data: DataSplits) -> None:
+        from .lm import context_length, special_ids
+
+        self.run, self.cfg, self.backbone, self.data = run, run.config.reward, backbone, data
+        self.accelerator = run.accelerator
+        self.state = RewardState()
         model = backbone.model
-        config = getattr(model, "config", None)
-        self.bos = getattr(config, "bos_token_id", None)
-        self.eos = getattr(config, "eos_token_id", None)
-        if self.bos is None or self.eos is None or not hasattr(model, "generate"):
-            raise TlgenError("train.mode = reward needs a causal LM backbone with generate() and "
-                             "bos/eos token ids in its config")
         budget = self.cfg.budget
         if budget is not None and budget < self.cfg.batch_size:
             raise TlgenError(f"config key 'reward.budget': {budget} oracle calls is less than one "
@@ -105,19 +109,17 @@ class RewardTrainer(Trainer):
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.prior.to(self.accelerator.device)
         self.memory = ReplayMemory(self.cfg.replay_size)
-        from .trainer import PluginState, _keep_trainable
-
-        self.accelerator.register_for_checkpointing(self.state, self.memory, PluginState(run))
-        self.accelerator.register_save_state_pre_hook(_keep_trainable)
-        context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings",
-                                                                  None)
-        self.max_tokens = min(self.cfg.max_tokens, context or self.cfg.max_tokens)
+        self.session = Session(run, self.cfg.keep_last)
+        self.session.register(self.state, self.memory, on_resume=self._cut_scored)
+        self.max_tokens = context_length(model, self.cfg.max_tokens)
+        self.bos, self.eos = special_ids(model)
+        self.last_score: float | None = None
 
     # ---------------------------------------------------------------- loop
     def fit(self) -> TrainResult:
         """Run the stage to a stopping rule, resuming from the last checkpoint."""
-        resumed = self.load(self.latest_checkpoint())
-        if not resumed:
+        resumed = self.session.resume(self.model, lambda: self.state.step)
+        if not resumed and self.run.is_main:
             (self.run.dir / SCORED).unlink(missing_ok=True)
         trainable, total = count_parameters(self.model)
         self.run.log(f"reward stage: {trainable:,} / {total:,} parameters learn; sigma "
@@ -126,7 +128,7 @@ class RewardTrainer(Trainer):
         bar = tqdm(total=self.cfg.max_steps, initial=self.state.step, desc="reward",
                    disable=not self.run.is_main, dynamic_ncols=True)
         start = time.perf_counter()
-        with self._catch_signals(), contextlib.closing(bar):
+        with self.session.guard(), contextlib.closing(bar):
             while not self._done():
                 logs = self._step()
                 self.state.step += 1
@@ -134,89 +136,89 @@ class RewardTrainer(Trainer):
                 bar.set_postfix(score=f"{logs['score']:.3f}", valid=f"{logs['valid']:.2f}",
                                 nll=f"{logs['agent_nll']:.1f}")
                 if self.state.step % self.cfg.log_every == 0 or self._done():
-                    self._log("reward", logs)
-                    self.run.hooks.on_step(run=self.run, step=self.state.step, logs=logs)
-                interrupted = self._interrupted()
+                    self.session.log("reward", self.state.step, logs)
+                    self.run.call("on_step", step=self.state.step, logs=logs)
+                interrupted = self.session.interrupted()  # every process, every step
                 if self.state.step % self.cfg.save_every == 0 or self._done() or interrupted:
                     self.state.train_seconds += time.perf_counter() - start
                     start = time.perf_counter()
-                    self.save()
+                    self.session.save(self.state.step)
                 if interrupted:
-                    self._raise_interrupted()
-            if self.saved_step != self.state.step:
-                self.save()
+                    raise self.session.stop(self.state.step)
+            if self.session.saved_step != self.state.step:
+                self.session.save(self.state.step)
         self.accelerator.wait_for_everyone()
         model = self.accelerator.unwrap_model(self.model)
         summary = {"steps": self.state.step, "oracle_calls": self.state.calls,
                    "train_seconds": round(self.state.train_seconds, 2),
                    "top10_score": _mean(self.memory.top()),
                    "trainable_params": trainable, "total_params": total}
-        return TrainResult(backbone=dataclasses.replace(self.backbone, model=model), summary=summary)
+        trained = dataclasses.replace(self.backbone, model=model)
+        return TrainResult(backbone=trained, summary=summary)
 
     def _done(self) -> bool:
         cfg, state = self.cfg, self.state
         if state.step >= cfg.max_steps or (cfg.budget and state.calls >= cfg.budget):
             return True
-        last = getattr(self, "last_score", None)
+        last = self.last_score
         return bool(cfg.max_score and last is not None and state.step >= cfg.min_steps
                     and last >= cfg.max_score)
 
     def _step(self) -> dict:
-        """Sample, score, and one DAP update on the batch plus replayed sequences."""
-        ids = self.sample_ids(self.cfg.batch_size)
-        samples = self.run.call("decode", backbone=self.backbone, ids=ids)
+        """Sample, score, and one DAP update on the batch plus replayed sequences. With
+        several processes, every process scores the samples of all (so ``run.state``, the
+        diversity memory, and the replay memory stay the same everywhere) and trains on its
+        own."""
+        model = self.accelerator.unwrap_model(self.model)
+        ids = self.run.call("sample_ids", backbone=self.backbone, model=model,
+                            n=self.cfg.batch_size, temperature=self.cfg.temperature,
+                            max_tokens=self.max_tokens)
+        every_ids = self._everywhere(ids)
+        samples = self.run.call("decode", backbone=self.backbone, ids=every_ids)
         rewards = self.run.call("reward", backbone=self.backbone, data=self.data,
                                 samples=samples, step=self.state.step)
-        scores = _checked(rewards, samples)
+        all_scores = _checked(rewards, samples)
+        start = self.accelerator.process_index * len(ids)
+        scores = all_scores[start: start + len(ids)]
         replay = self.memory.draw(self.cfg.replay_batch)
-        every = ids + [seq for _, seq, _ in replay]
-        batch, mask = _pad(every, self.eos, self.accelerator.device)
+        batch, mask = _pad(ids + [seq for _, seq, _ in replay], self.eos, self.accelerator.device)
         self.model.train()
         agent = sequence_logp(self.model, batch, mask)
         with torch.no_grad():
             prior = sequence_logp(self.prior, batch[: len(ids)], mask[: len(ids)])
-        target_prior = torch.cat([prior, torch.tensor([p for _, _, p in replay],
-                                                      device=prior.device)])
-        target_score = torch.cat([scores.to(prior.device),
-                                  torch.tensor([s for s, _, _ in replay], device=prior.device)])
-        augmented = target_prior + self.cfg.sigma * target_score
-        loss = (augmented - agent).pow(2).mean()
+        device = prior.device
+        target_prior = torch.cat([prior, torch.tensor([p for _, _, p in replay], device=device)])
+        target_score = torch.cat([scores.to(device),
+                                  torch.tensor([s for s, _, _ in replay], device=device)])
+        loss = (target_prior + self.cfg.sigma * target_score - agent).pow(2).mean()
         if not torch.isfinite(loss):
             raise TlgenError(f"reward stage stopped at step {self.state.step + 1}: the loss became "
                              f"non-finite; the last checkpoint is intact; lower reward.lr")
         self.accelerator.backward(loss)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.memory.add([str(s) for s in samples], ids, prior, scores)
+        all_prior = torch.tensor(self._everywhere(prior.tolist()))
+        agent_nll = -torch.tensor(self._everywhere(agent[: len(ids)].detach().tolist()))
+        self.memory.add([str(s) for s in samples], every_ids, all_prior, all_scores)
         self.state.calls += len(samples) if rewards.calls is None else rewards.calls
-        self.last_score = float(scores.mean())
-        agent_nll = -agent[: len(ids)].detach()
-        self._write_scored(samples, agent_nll, -prior, scores, rewards.components)
+        self.last_score = float(all_scores.mean())
+        self._write_scored(samples, agent_nll, -all_prior, all_scores, rewards.components)
         valid = rewards.valid if rewards.valid is not None else [True] * len(samples)
         logs = {"loss": loss.item(), "score": self.last_score,
                 "valid": sum(valid) / len(valid),
                 "duplicates": 1 - len(set(map(str, samples))) / len(samples),
-                "agent_nll": agent_nll.mean().item(), "prior_nll": (-prior).mean().item(),
+                "agent_nll": agent_nll.mean().item(), "prior_nll": -all_prior.mean().item(),
                 "top10": _mean(self.memory.top()), "oracle_calls": self.state.calls}
         logs.update({f"component/{k}": _mean(v) for k, v in rewards.components.items()})
         return logs
 
-    @torch.no_grad()
-    def sample_ids(self, n: int) -> list[list[int]]:
-        """``n`` sequences from the agent, from BOS up to and including EOS (or the cap)."""
-        model = self.accelerator.unwrap_model(self.model)
-        model.eval()
-        start = torch.full((n, 1), self.bos, dtype=torch.long, device=self.accelerator.device)
-        out = model.generate(input_ids=start, attention_mask=torch.ones_like(start),
-                             do_sample=True, top_k=0, top_p=1.0,
-                             temperature=self.cfg.temperature,
-                             max_new_tokens=self.max_tokens - 1, eos_token_id=self.eos,
-                             pad_token_id=self.eos)
-        rows = []
-        for row in out.tolist():
-            end = row.index(self.eos, 1) + 1 if self.eos in row[1:] else len(row)
-            rows.append(row[:end])
-        return rows
+    def _everywhere(self, items: list) -> list:
+        """``items`` of every process, in rank order (this process's alone when it is one)."""
+        if self.accelerator.num_processes == 1:
+            return items
+        from accelerate.utils import gather_object
+
+        return gather_object(items)
 
     def _write_scored(self, samples: list, agent_nll: torch.Tensor, prior_nll: torch.Tensor,
                       scores: torch.Tensor, components: dict[str, list[float]]) -> None:
@@ -235,28 +237,16 @@ class RewardTrainer(Trainer):
                                  f"{prior_nll[i]:.4f}", f"{scores[i]:.4f}",
                                  *(f"{v[i]:.4g}" for v in components.values())])
 
-    def _raise_interrupted(self) -> None:
-        import signal
-
-        from .trainer import Interrupted
-
-        name = signal.Signals(self.signal).name
-        raise Interrupted(f"{name} at step {self.state.step}: checkpoint saved in "
-                          f"{self.latest_checkpoint()}; `tlgen run --resume {self.run.dir}` "
-                          "continues from it", 128 + self.signal)
-
-    def load(self, path: Path | None) -> bool:
-        """Restore the stage and cut scored.csv back to the checkpoint's step."""
-        if not super().load(path):
-            return False
+    def _cut_scored(self, step: int) -> None:
+        """On resume, cut scored.csv back to the checkpoint's step."""
         scored = self.run.dir / SCORED
-        if self.run.is_main and scored.is_file():
-            with open(scored, newline="", encoding="utf-8") as fh:
-                rows = list(csv.reader(fh))
-            kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= self.state.step]
-            with open(scored, "w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerows(kept)
-        return True
+        if not scored.is_file():
+            return
+        with open(scored, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+        with open(scored, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(kept)
 
 
 def sequence_logp(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

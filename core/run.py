@@ -1,8 +1,8 @@
 """A run: one domain plugin taken through its hooks into a run folder.
 
 ``Run.create(...)`` starts a new run from a plugin's defaults, a TOML file and
-overrides; ``Run.open(run_dir)`` reopens one (to resume, sample, evaluate or
-export). The CLI is a thin layer over this class; domain scripts use it directly::
+overrides; ``Run.open(run_dir)`` reopens one (to resume, sample, evaluate, export or
+serve). The CLI is a thin layer over this class; domain scripts use it directly::
 
     from tlgen import Run
     run = Run.create("molecules", overrides=["train.max_steps=100"])
@@ -25,19 +25,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
-from .errors import PluginError, StopTraining, TlgenError
-from .registry import PluginManager, plugin_manager
-from .types import Backbone, DataSplits, LayerMap, Rewards, StageResult, TrainResult
+from .contract import Contract
+from .errors import StopTraining, TlgenError
+from .registry import plugin_manager
+from .types import Backbone, DataSplits, StageResult
 
-# What each hook must return (None: anything); checked on every call through Run.call.
-EXPECTED: dict[str, tuple[type, ...] | None] = {
-    "load_backbone": (Backbone,), "prepare_data": (DataSplits,), "layer_map": (LayerMap,),
-    "freeze": (Backbone,), "train": (TrainResult,), "sample": (list,), "evaluate": (dict,),
-    "report": (list,), "export": (str, Path), "decode": (list,), "reward": (Rewards,),
-    "item_metrics": (list,), "on_run_end": None,
-}
-# Hooks a domain may leave out: their call answers None instead of an error.
-OPTIONAL = ("item_metrics",)
 # What `tlgen run --resume` may change: how long and how visibly the run goes on, never
 # what it trains on or how (that would be another run).
 RESUMABLE = ("train.max_steps", "reward.max_steps", "reward.budget", "reward.save_every",
@@ -48,51 +40,36 @@ RESUMABLE = ("train.max_steps", "reward.max_steps", "reward.budget", "reward.sav
 
 
 class Run:
-    """The state of one run: its validated config, folder, plugins and accelerator."""
+    """The state of one run: its validated config, folder, checked hooks and accelerator."""
 
-    def __init__(self, config: cfg.RunConfig, pm: PluginManager, plugin: str, directory: Path):
+    def __init__(self, config: cfg.RunConfig, contract: Contract, directory: Path) -> None:
         self.config = config
-        self.pm = pm
-        self.plugin = plugin
+        self.contract = contract
+        self.pm = contract.pm
+        self.plugin = contract.plugin
+        self.hooks = contract.hooks  # unchecked; plugins and core call through ``call``
         self.dir = directory
-        self.hooks = pm.domain_hooks(plugin)
         self.state: dict[str, Any] = {}  # the plugin's per-run state, kept in checkpoints
         self._accelerator = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def create(
-        cls,
-        plugin: str | None = None,
-        config_file: str | Path | None = None,
-        overrides: Sequence[str] = (),
-        output_dir: str | Path | None = None,
-        device: str | None = None,
-        name: str | None = None,
-        extra_plugins: Sequence[object] = (),
-    ) -> Run:
+    def create(cls, plugin: str | None = None, config_file: str | Path | None = None,
+               overrides: Sequence[str] = (), output_dir: str | Path | None = None,
+               device: str | None = None, name: str | None = None,
+               extra_plugins: Sequence[object] = ()) -> Run:
         """A new run of ``plugin`` (entry-point name, ``package.module`` or ``file.py``)."""
-        raw = cfg.read_toml(config_file) if config_file else {}
-        plugin = plugin or raw.get("plugin")
-        if not plugin:
-            raise TlgenError("no plugin given: pass --plugin NAME or set plugin = \"NAME\" in the config")
-        raw["plugin"] = plugin
-        if output_dir is not None:
-            raw["output_dir"] = str(output_dir)
-        if name is not None:
-            raw["name"] = name
-        if device is not None:
-            raw.setdefault("train", {})["device"] = device
-        for assignment in overrides:
-            cfg.apply_override(raw, assignment)
+        fixed = {key: value for key, value in (("output_dir", output_dir), ("name", name),
+                                                ("train.device", device)) if value is not None}
+        fixed = {k: str(v) if k == "output_dir" else v for k, v in fixed.items()}
         pm = plugin_manager(extra_plugins)
-        domain = pm.resolve(plugin)
-        hooks = pm.domain_hooks(domain)
-        raw = cfg.merge(hooks.default_train_config() or {}, raw)
-        config = cfg.validate(raw, cfg.schema_for(hooks.config_schema()),
-                              source=str(config_file) if config_file else "config")
-        run = cls(config, pm, domain, Path())
-        run.dir = run._new_dir(config.name or domain)
+        config, domain = cfg.assemble(pm, plugin, config_file, overrides, fixed)
+        from .accel import check
+
+        check(config.train)  # a missing GPU or tracker package: refused before anything runs
+        run = cls(config, Contract(pm, domain), Path())
+        run.dir = _new_dir(Path(config.output_dir), config.name or domain,
+                           cpu=config.train.device == "cpu")
         return run
 
     @classmethod
@@ -106,14 +83,9 @@ class Run:
         saved = directory / "config.toml"
         if not saved.is_file():
             raise TlgenError(f"{directory} is not a tlgen run (no config.toml in it)")
-        raw = cfg.read_toml(saved)
-        for assignment in overrides:
-            cfg.apply_override(raw, assignment)
         pm = plugin_manager(extra_plugins)
-        domain = pm.resolve(raw.get("plugin", ""))
-        hooks = pm.domain_hooks(domain)
-        config = cfg.validate(raw, cfg.schema_for(hooks.config_schema()), source=str(saved))
-        return cls(config, pm, domain, directory)
+        config, domain = cfg.assemble(pm, source=saved, overrides=overrides)
+        return cls(config, Contract(pm, domain), directory)
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: Sequence[str] = (),
@@ -121,6 +93,9 @@ class Run:
         """Reopen a run to continue it. ``overrides`` may change only what ``RESUMABLE``
         names (e.g. a larger ``train.max_steps``); they are written to config.toml and
         recorded in resumes.log. Anything else is refused: it would be another run."""
+        if any(a.partition("=")[0].strip() == "plugin" for a in overrides):
+            raise TlgenError("--resume cannot change the plugin: a run keeps the plugin it was "
+                             "started with; start a new run for another plugin")
         before = cls.open(run_dir, extra_plugins)
         run = cls.open(run_dir, extra_plugins, overrides)
         old = _flatten(before.config.model_dump(mode="json"))
@@ -138,26 +113,15 @@ class Run:
             run.log(f"resuming with {line} (recorded in config.toml and resumes.log)")
         return run
 
-    def _new_dir(self, label: str) -> Path:
-        """``<output_dir>/<time>-<label>``, the same in every process of a distributed run."""
-        from accelerate.utils import broadcast_object_list
-
-        stamp = [time.strftime("%Y%m%d-%H%M%S")]
-        if self.accelerator.num_processes > 1:
-            broadcast_object_list(stamp)
-        base = Path(self.config.output_dir) / f"{stamp[0]}-{Path(label).stem}"
-        directory, i = base, 1
-        while directory.exists():
-            i += 1
-            directory = base.with_name(f"{base.name}-{i}")
-        return directory
-
     # ---------------------------------------------------------------- runtime
     @property
     def accelerator(self):
-        """The Accelerate object (created on first use: device, precision, trackers)."""
+        """The Accelerate object: built when the run executes (or on first use by a command
+        that samples from it), for the device the config chooses."""
         if self._accelerator is None:
-            self._accelerator = _make_accelerator(self.config.train)
+            from .accel import make_accelerator
+
+            self._accelerator = make_accelerator(self.config.train)
         project = self._accelerator.project_configuration
         project.project_dir, project.logging_dir = str(self.dir), str(self.dir / "logs")
         return self._accelerator
@@ -168,7 +132,9 @@ class Run:
 
     @property
     def is_main(self) -> bool:
-        return self.accelerator.is_main_process
+        if self._accelerator is None:  # before the run executes: the launcher's rank
+            return int(os.environ.get("RANK", "0")) == 0
+        return self._accelerator.is_main_process
 
     def log(self, message: str) -> None:
         """Print a line on the main process without breaking the progress bar."""
@@ -183,21 +149,31 @@ class Run:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call a hook for this run through the contract: a missing implementation, a wrong
+        return type or an exception in plugin code is one line naming plugin and hook."""
+        return self.contract.call(hook, run=self, **kwargs)
+
     # ---------------------------------------------------------------- the pipeline
     def execute(self) -> dict[str, Any]:
         """Run (or resume) the whole case study; return the summary written to summary.json.
-        A new run that fails before its first checkpoint leaves no folder behind."""
+        A new run that fails before its first checkpoint leaves no folder behind (a run a
+        plugin stopped on purpose, ``StopTraining``, keeps it)."""
         new = not (self.dir / "config.toml").exists()
         try:
             return self._execute()
         except BaseException as exc:
-            if new and not isinstance(exc, StopTraining) and self.is_main and self.dir.is_dir() and not (self.dir / "checkpoints").is_dir():
+            if new and not isinstance(exc, StopTraining) and self.is_main and self.dir.is_dir() \
+                    and not (self.dir / "checkpoints").is_dir():
                 shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
     def _execute(self) -> dict[str, Any]:
         from accelerate.utils import set_seed
 
+        from .accel import make_accelerator
+
+        self._accelerator = make_accelerator(self.config.train)
         self._write_config()
         set_seed(self.config.seed)
         if self.config.train.threads:
@@ -208,6 +184,9 @@ class Run:
         backbone = self.load_backbone()
         data = self.call("prepare_data", backbone=backbone)
         backbone = self.freeze(backbone)
+        from .preflight import check_backbone
+
+        check_backbone(self, backbone)
         results: dict[str, StageResult] = {}
         if self.config.before:
             results["before"] = self.stage("before", backbone, data, keep=True)
@@ -220,7 +199,7 @@ class Run:
         summary = {"run_dir": str(self.dir), "plugin": self.plugin, "train": trained.summary,
                    "metrics": metrics}
         if self.is_main:
-            self.call("export", backbone=backbone, out_dir=self.dir / "model", merge=True)
+            self.call("export", backbone=backbone, out_dir=_fresh(self.dir / "model"), merge=True)
             (self.dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
             from .report import print_table, write_report
 
@@ -231,34 +210,6 @@ class Run:
         self.accelerator.end_training()
         self.call("on_run_end", summary=summary)
         return summary
-
-    def call(self, hook: str, **kwargs: Any) -> Any:
-        """Call a hook for this run; a missing implementation, a wrong return type or an
-        exception in plugin code becomes a PluginError naming the plugin and the hook."""
-        caller = getattr(self.hooks, hook)
-        try:
-            result = caller(run=self, **kwargs)
-        except (TlgenError, StopTraining):
-            raise
-        except Exception as exc:
-            culprit = _raising_plugin(self.pm, caller, exc) or self.plugin
-            raise PluginError(f"plugin {culprit!r}, hook {hook!r} raised "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                              ) from exc
-        expected = EXPECTED.get(hook)
-        if expected is None:
-            return result
-        if hook == "report":
-            result = [section for found in result for section in (found or [])]
-        if result is None and hook in OPTIONAL:
-            return None
-        if result is None:
-            raise PluginError(f"plugin {self.plugin!r} does not implement hook {hook!r} "
-                              f"(expected it to return {expected[0].__name__})")
-        if not isinstance(result, expected):
-            raise PluginError(f"plugin {self.plugin!r}, hook {hook!r} returned "
-                              f"{type(result).__name__}, expected {expected[0].__name__}")
-        return result
 
     def load_backbone(self, path: str | Path | None = None) -> Backbone:
         return self.call("load_backbone", path=str(path) if path else None)
@@ -300,7 +251,7 @@ class Run:
     def heldout_losses(self, backbone: Backbone, data: DataSplits) -> dict[str, float]:
         """``val_loss`` / ``test_loss`` (mean over what ``data.count_key`` counts, nats for
         a language model) with the trainer's evaluation code; perplexity for tokens."""
-        from .trainer import heldout_loss
+        from .heldout import heldout_loss
 
         out = {}
         for name, dataset in (("val", data.validation), ("test", data.test)):
@@ -314,45 +265,23 @@ class Run:
     def load_trained(self) -> Backbone:
         """The backbone with the freeze strategy applied and the trained weights: the best
         ones where early stopping kept them, else the last checkpoint's."""
-        from safetensors.torch import load_file
-
-        from .trainer import best_weights, list_checkpoints
-
         from accelerate.utils import set_seed
 
-        checkpoints = list_checkpoints(self.dir / "checkpoints")
-        if not checkpoints:
-            raise TlgenError(f"{self.dir} has no checkpoint yet: run `tlgen run --resume {self.dir}`")
+        from .checkpoints import load_weights, trained_weights
+
+        weights = trained_weights(self.dir / "checkpoints")
         set_seed(self.config.seed)  # checkpoints hold trainable weights: rebuild the same base
         backbone = self.freeze(self.load_backbone())
-        weights = best_weights(self.dir / "checkpoints") or checkpoints[-1] / "model.safetensors"
-        try:
-            state = load_file(weights)
-        except Exception as exc:
-            raise TlgenError(f"checkpoint {weights} is corrupted or missing ({exc})") from None
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        missing, unexpected = backbone.model.load_state_dict(state, strict=False)
-        if unexpected:
-            raise TlgenError(f"checkpoint {weights} does not match the backbone "
-                             f"(unexpected keys such as {unexpected[0]})")
+        load_weights(backbone.model, weights)
         backbone.model.eval()
         return backbone
 
     def export(self, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
         """Write the fine-tuned model in plain Hugging Face format to ``out_dir``: a new or
         empty folder (``overwrite`` allows a non-empty one), never inside a run folder."""
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise TlgenError(f"export target {out} is a file; give a folder")
-        for parent in (out, *out.parents):
-            if parent.is_file():
-                raise TlgenError(f"export target {out}: {parent} is a file, not a folder")
-            if (parent / "config.toml").is_file() and (parent / "checkpoints").exists():
-                raise TlgenError(f"export target {out} is inside the run folder {parent}; "
-                                 "export to a folder of its own")
-        if out.is_dir() and any(out.iterdir()) and not overwrite:
-            raise TlgenError(f"export target {out} is not empty; pass --overwrite to replace "
-                             "what is there, or give a new folder")
+        from .preflight import check_export_target
+
+        out = check_export_target(Path(out_dir), overwrite)
         backbone = self.load_trained()
         out.mkdir(parents=True, exist_ok=True)
         return self.call("export", backbone=backbone, out_dir=out, merge=merge)
@@ -366,6 +295,30 @@ class Run:
         self.accelerator.wait_for_everyone()
 
 
+def _new_dir(output_dir: Path, label: str, cpu: bool) -> Path:
+    """``<output_dir>/<time>-<label>``, the same in every process of a distributed run
+    (agreed through torch.distributed when the launcher started several)."""
+    stamp = [time.strftime("%Y%m%d-%H%M%S")]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
+        PartialState(cpu=cpu)  # joins the launcher's process group, as the run will
+        broadcast_object_list(stamp)
+    base = output_dir / f"{stamp[0]}-{Path(label).stem}"
+    directory, i = base, 1
+    while directory.exists():
+        i += 1
+        directory = base.with_name(f"{base.name}-{i}")
+    return directory
+
+
+def _fresh(folder: Path) -> Path:
+    """``folder``, created (an export target of the pipeline itself)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     out = {}
     for key, value in tree.items():
@@ -374,75 +327,3 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
-
-
-def _raising_plugin(pm: PluginManager, caller, exc: BaseException) -> str | None:
-    """The name of the plugin whose hook implementation is on the exception's traceback."""
-    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
-    tb, found = exc.__traceback__, None
-    while tb is not None:
-        found = codes.get(tb.tb_frame.f_code, found)
-        tb = tb.tb_next
-    return found
-
-
-TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow",
-                    "comet_ml": "comet_ml", "aim": "aim", "clearml": "clearml",
-                    "dvclive": "dvclive"}
-
-
-def check_trackers(trackers: Sequence[str]) -> None:
-    """Each tracker is known and its package importable, else one line saying what to install."""
-    import importlib.util
-
-    for name in trackers:
-        package = TRACKER_PACKAGES.get(name)
-        if package is None:
-            raise TlgenError(f"config key 'train.trackers': unknown tracker {name!r}; use one of "
-                             f"{', '.join(TRACKER_PACKAGES)}")
-        found = importlib.util.find_spec(package) is not None
-        if name == "tensorboard" and not found:
-            found = importlib.util.find_spec("tensorboardX") is not None
-        if not found:
-            raise TlgenError(f"tracker {name!r} needs the {package} package: "
-                             f"pip install 'tlgen[{name}]' (or drop it from train.trackers)")
-
-
-_CURRENT: dict[str, Any] = {}  # this process's Accelerate state belongs to one run at a time
-
-
-def _make_accelerator(train: cfg.TrainConfig):
-    """A new Accelerator for a run. Accelerate keeps its settings in process-wide state, so
-    a second run in the same process (the Python API, a notebook) with another device or
-    precision resets that state first instead of silently inheriting the first run's."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-    from accelerate.utils import ProjectConfiguration
-
-    if train.device == "cuda" and not torch.cuda.is_available():
-        raise TlgenError("device 'cuda' was asked for but no GPU is available here; use --device cpu")
-    precision = train.precision
-    if precision == "auto":
-        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        precision = "bf16" if bf16 else "no"
-    if precision != "no" and not torch.cuda.is_available():
-        raise TlgenError(f"precision {precision!r} needs a GPU; use --set train.precision=no")
-    check_trackers(train.trackers)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    settings = (train.device == "cpu", precision)
-    if _CURRENT and PartialState().num_processes == 1:
-        AcceleratorState._reset_state(reset_partial_state=_CURRENT["settings"][0] != settings[0])
-        GradientState._reset_state()
-    if train.tf32 and torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    accelerator = Accelerator(
-        cpu=settings[0],
-        mixed_precision=precision,
-        log_with=train.trackers or None,
-        project_config=ProjectConfiguration(),
-        step_scheduler_with_optimizer=False,
-    )
-    _CURRENT.update(settings=settings, accelerator=accelerator)
-    return accelerator

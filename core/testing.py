@@ -3,7 +3,8 @@
 Subclass ``PluginConformance`` in a test module and name your plugin; pytest collects
 the checks (hook signatures, the required hooks, a tiny end-to-end run through the
 shared trainer, sample/evaluate return shapes, report sections, and exact resume after a
-kill, compared on the trained weights)::
+kill under each freeze strategy (full, freeze-first:1, LoRA), compared on the trained
+weights)::
 
     from tlgen.testing import PluginConformance
 
@@ -31,6 +32,9 @@ from .hookspecs import hookimpl
 from .run import Run
 
 REQUIRED = ("load_backbone", "prepare_data", "sample", "evaluate")
+# Each freeze strategy trains and resumes (a missing layer_map, or a LoRA set-up that
+# breaks, fails here rather than in a user's run).
+STRATEGIES = ("full", "freeze-first:1", "lora")
 TINY = ["train.max_steps=4", "train.eval_every=2", "train.save_every=2", "train.log_every=1",
         "train.warmup_steps=1"]
 
@@ -131,8 +135,9 @@ class PluginConformance:
     def test_tiny_run_end_to_end(self, tmp_path):
         run_tiny(self.plugin, tmp_path, self.overrides)
 
-    def test_killed_run_resumes_exactly(self, tmp_path):
-        check_resume(self.plugin, tmp_path, self.overrides)
+    @pytest.mark.parametrize("strategy", STRATEGIES)
+    def test_killed_run_resumes_exactly(self, tmp_path, strategy):
+        check_resume(self.plugin, tmp_path, [*self.overrides, f"freeze.strategy={strategy!r}"])
 
 
 def _module(plugin: str | object) -> object:
@@ -162,7 +167,7 @@ def _label(plugin: str | object) -> str:
 def _final_weights(run_dir: Path) -> dict:
     from safetensors.torch import load_file
 
-    from .trainer import list_checkpoints
+    from .checkpoints import list_checkpoints
 
     return load_file(list_checkpoints(run_dir / "checkpoints")[-1] / "model.safetensors")
 

@@ -2,11 +2,12 @@
 
 The distances to the style set (``style_metrics``): ``style_dist``, the random-filter Gram
 distance (style.py), and ``judge``, the cosine distance in Magenta's style embedding
-(judge.py), which nothing in training or guidance optimises. Each sample's own figures go
-into its ``info`` (each distance; for a stylised image also ``ssim`` and each distance's
-relative change against its content image, ``style_change`` and ``judge_change``), so they
-travel with the stage's samples to the report, and into ``scores.csv`` beside the images,
-for the user."""
+(judge.py), which nothing in training or guidance optimises. ``measure`` gives one row per
+sample: what the image is (``file``, ``kind``, ``content``, ``strength`` or ``index``, from
+its ``info``) and its figures (each distance; for a stylised image also ``ssim`` and each
+distance's relative change against its content image, ``style_change`` and
+``judge_change``). Those rows are the ``item_metrics`` of a stage: the report and
+``scores.csv`` beside the images read them, and ``summarise`` averages them."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from .style import StyleDistance, content_ssim
 
 Metric = Callable[[Image.Image], float]
 CHANGE = {"style_dist": "style_change", "judge": "judge_change"}  # each distance's change key
-COLUMNS = ("file", "kind", "content", "strength", "index", "style_dist", "ssim", "style_change",
-           "judge", "judge_change")
+IDENTITY = ("file", "kind", "content", "strength", "index")  # what a sample is, from its info
+COLUMNS = (*IDENTITY, "style_dist", "ssim", "style_change", "judge", "judge_change")
 
 
 def style_metrics(style_images: list[Image.Image], size: int) -> dict[str, Metric]:
@@ -41,47 +42,73 @@ def content_distances(metrics: dict[str, Metric],
 
 
 def measure(samples: list[Image.Image], contents: dict[str, Image.Image],
-            metrics: dict[str, Metric], bases: dict[str, dict[str, float]]) -> None:
-    """Add each sample's figures to its ``info``: each distance to the style set, and for a
-    stylised image its SSIM to its content image and each distance's relative change against
-    that content image's (``bases``; -0.5: halved)."""
+            metrics: dict[str, Metric], bases: dict[str, dict[str, float]]) -> list[dict]:
+    """One row per sample: what it is, each distance to the style set, and for a stylised
+    image its SSIM to its content image and each distance's relative change against that
+    content image's (``bases``; -0.5: halved)."""
+    rows = []
     for img in samples:
-        info = img.info
-        for key, metric in metrics.items():
-            info[key] = metric(img)
-        if info["kind"] == "stylised":
-            info["ssim"] = content_ssim(img, contents[info["content"]])
-            for key in metrics:
-                info[CHANGE[key]] = info[key] / bases[key][info["content"]] - 1
+        row = {key: img.info[key] for key in IDENTITY if key in img.info}
+        row.update({key: metric(img) for key, metric in metrics.items()})
+        if row["kind"] == "stylised":
+            row["ssim"] = content_ssim(img, contents[row["content"]])
+            row.update({CHANGE[key]: row[key] / bases[key][row["content"]] - 1
+                        for key in metrics})
+        rows.append(row)
+    return rows
 
 
-def summarise(infos: list[dict], bases: dict[str, dict[str, float]]) -> dict[str, float]:
+class Scorer:
+    """What a stage's images are measured against, prepared once (``prepare_data``): the
+    style metrics, the content images and their own distances. ``rows`` measures a list of
+    samples; asked again for the same images (``evaluate``, then ``item_metrics``, of one
+    stage) it returns the rows it made, so a stage's images are measured once."""
+
+    def __init__(self, style_images: list[Image.Image], contents: dict[str, Image.Image],
+                 size: int) -> None:
+        self.metrics = style_metrics(style_images, size)
+        self.contents = contents
+        self.bases = content_distances(self.metrics, contents)
+        self._last: tuple[list[Image.Image], list[dict]] = ([], [])
+
+    def rows(self, samples: list[Image.Image]) -> list[dict]:
+        """``measure`` of ``samples`` against the content images."""
+        seen, rows = self._last
+        if not (samples and len(seen) == len(samples)
+                and all(a is b for a, b in zip(seen, samples))):
+            rows = measure(samples, self.contents, self.metrics, self.bases)
+            self._last = (list(samples), rows)
+        return [dict(row) for row in rows]
+
+
+def summarise(rows: list[dict], bases: dict[str, dict[str, float]]) -> dict[str, float]:
     """For each distance d (``style_dist``, ``judge``): ``d_content``, the content images
     themselves (the baseline); ``d_s{s}`` and its change (``style_change_s{s}``,
     ``judge_change_s{s}``), and ``ssim_s{s}``: the means of the images stylised at strength
     s; ``d_samples``: the free samples."""
     metrics = {f"{key}_content": float(np.mean(list(base.values())))
                for key, base in bases.items() if base}
-    stylised = [i for i in infos if i["kind"] == "stylised"]
+    stylised = [r for r in rows if r["kind"] == "stylised"]
     for strength in sorted({i["strength"] for i in stylised}):
-        rows = [i for i in stylised if i["strength"] == strength]
+        found = [r for r in stylised if r["strength"] == strength]
         for key in (*bases, "ssim", *(CHANGE[k] for k in bases)):
-            metrics[f"{key}_s{strength:g}"] = float(np.mean([i[key] for i in rows]))
-    free = [i for i in infos if i["kind"] == "sample"]
+            metrics[f"{key}_s{strength:g}"] = float(np.mean([r[key] for r in found]))
+    free = [r for r in rows if r["kind"] == "sample"]
     if free:
-        metrics.update({f"{key}_samples": float(np.mean([i[key] for i in free])) for key in bases})
+        metrics.update({f"{key}_samples": float(np.mean([r[key] for r in free])) for key in bases})
     return metrics
 
 
-def write_scores(path: Path, infos: list[dict], bases: dict[str, dict[str, float]]) -> None:
-    """One CSV row per content image and per sample, with its figures (for the user)."""
+def write_scores(path: Path, rows: list[dict], bases: dict[str, dict[str, float]]) -> None:
+    """One CSV row per content image (its own distances) and per sample (its ``measure``
+    row), for the user."""
     names = next(iter(bases.values()), {})
-    rows = [{"file": f"content_{name}.png", "kind": "content", "content": name,
-             **{key: base[name] for key, base in bases.items()}} for name in names]
+    contents = [{"file": f"content_{name}.png", "kind": "content", "content": name,
+                 **{key: base[name] for key, base in bases.items()}} for name in names]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows + infos)
+        writer.writerows(contents + rows)
 
 
 def read_scores(path: Path) -> list[dict]:

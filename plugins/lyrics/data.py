@@ -8,7 +8,6 @@ line separates songs. In a folder each file is one song. Section tags such as
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from importlib.resources import files
@@ -76,15 +75,15 @@ def read_songs(path: Path) -> list[str]:
 
 
 def hold_out(songs: list[str], fraction: float, seed: int, source: Path) -> Songs:
-    """Shuffle with ``seed`` and keep ``fraction`` of the songs (at least one) for validation."""
+    """``fraction`` of the songs (at least one) held out for validation, drawn by ``seed``."""
+    from tlgen.lm import hold_out as split
+
     if len(songs) < 2:
         raise TlgenError(
             f"data.path {source}: found a single song, too few to hold one out for validation; "
             "give at least 2 songs (separated by a blank line, or one file per song)")
-    order = random.Random(seed).sample(range(len(songs)), len(songs))
-    n_val = min(max(1, round(fraction * len(songs))), len(songs) - 1)
-    return Songs(train=[songs[i] for i in sorted(order[n_val:])],
-                 validation=[songs[i] for i in sorted(order[:n_val])])
+    train, validation = split(songs, fraction, seed)
+    return Songs(train=train, validation=validation)
 
 
 def load_songs(path: str | None, fraction: float, seed: int) -> Songs:
@@ -97,7 +96,8 @@ def song_sequences(songs: list[str], tokenizer, block_size: int) -> tuple[list[l
     """One token sequence per song, ``EOS song EOS`` (the leading EOS opens a song as at
     sampling time, the trailing one ends it), and how many songs ``block_size`` truncated
     (a truncated song keeps its first ``block_size`` tokens and has no closing EOS)."""
+    from tlgen.lm import encode_texts
+
     eos = tokenizer.eos_token_id
-    ids = tokenizer(songs, add_special_tokens=False)["input_ids"]
-    sequences = [[eos, *song, eos][:block_size] for song in ids]
-    return sequences, sum(len(song) + 2 > block_size for song in ids)
+    full = encode_texts(tokenizer, songs, bos=eos)
+    return [seq[:block_size] for seq in full], sum(len(seq) > block_size for seq in full)

@@ -13,7 +13,6 @@ import re
 import string
 from collections import Counter
 from functools import cache
-from itertools import accumulate
 
 import pronouncing
 
@@ -150,14 +149,10 @@ def syllables(line: str) -> int:
 
 
 def wasserstein(a: list[int], b: list[int]) -> float:
-    """Earth mover's distance between two samples of integers."""
-    if not a or not b:
-        return math.nan
-    lo, hi = min(min(a), min(b)), max(max(a), max(b))
-    ca, cb = Counter(a), Counter(b)
-    cdf_a = accumulate(ca[k] / len(a) for k in range(lo, hi + 1))
-    cdf_b = accumulate(cb[k] / len(b) for k in range(lo, hi + 1))
-    return sum(abs(x - y) for x, y in zip(cdf_a, cdf_b))
+    """Earth mover's distance between two samples (NaN when either is empty)."""
+    from scipy.stats import wasserstein_distance
+
+    return float(wasserstein_distance(a, b)) if a and b else math.nan
 
 
 def ngrams(texts: list[str], n: int) -> list[tuple[str, ...]]:
@@ -222,6 +217,42 @@ def song_metrics(samples: list[str], artist: list[str], copies: CopyIndex,
         "longest_copy": mean([copies.longest(s) for s in samples]),
         f"copied_{copies.n}gram_share": copies.copied_share(samples),
     }
+
+
+def rhyme_letters(song: str, window: int = 4) -> str:
+    """One character per line of ``song`` (``song.split("\\n")``): the line's end-rhyme letter,
+    a space for a blank line or a section tag."""
+    letters = iter("".join(scheme(lines, window) for lines in stanzas(song)))
+    return "".join(" " if TAG.match(line) or not words(line) else next(letters)
+                   for line in song.split("\n"))
+
+
+def shape(song: str) -> dict:
+    """A song's line count and syllables per line (space-separated, and their mean)."""
+    counts = [syllables(line) for lines in stanzas(song) for line in lines]
+    return {"lines": len(counts), "line_syllables": " ".join(map(str, counts)),
+            "syllables_per_line": sum(counts) / len(counts) if counts else math.nan}
+
+
+def song_row(song: str, reference: str, copies: CopyIndex, window: int = 4) -> dict:
+    """One song's own figures, as the report shows them: the text with each line's rhyme
+    letter, the stanza schemes, scheme F1 against the artist's ``reference`` scheme, rhyme
+    density, line count, syllables (per line, space-separated, and their mean) and copying."""
+    f1 = [scheme_f1(scheme(lines, window), reference) for lines in stanzas(song)]
+    return {"song": song, "letters": rhyme_letters(song, window),
+            "scheme": song_scheme(song, window),
+            "scheme_f1": sum(f1) / len(f1) if f1 else math.nan,
+            "rhyme_density": rhyme_density(song, window), **shape(song),
+            "longest_copy": copies.longest(song),
+            f"copied_{copies.n}gram_share": copies.copied_share([song])}
+
+
+def song_rows(songs: list[str], artist: list[str], cfg) -> list[dict]:
+    """``song_row`` of each of ``songs`` against the ``artist``'s training songs, with the
+    ``[evaluate]`` settings ``cfg``."""
+    reference = most_common_scheme(artist, cfg.rhyme_window)
+    copies = CopyIndex(artist, cfg.copy_ngram)
+    return [song_row(song, reference, copies, cfg.rhyme_window) for song in songs]
 
 
 def judge(songs: list[str], artist: list[str], cfg) -> dict[str, float]:

@@ -64,9 +64,10 @@ def prepare_data(run, backbone):
 @hookimpl
 def sample(run, backbone, data, n, stage):
     from . import sampling
+    from .sampling.form import default_prompts
 
     cfg = run.config.sample
-    prompts = cfg.prompts or sampling.default_prompts(data.extras["songs"].validation)
+    prompts = cfg.prompts or default_prompts(data.extras["songs"].validation)
     prompts = [prompts[i % len(prompts)] for i in range(n)]
     songs = sampling.generate(backbone.model, backbone.tokenizer, prompts,
                               data.extras["songs"].train, cfg, run.device,
@@ -80,6 +81,15 @@ def evaluate(run, data, samples):
     from .metrics import judge
 
     return judge(samples, data.extras["songs"].train, run.config.evaluate)
+
+
+@hookimpl
+def item_metrics(run, data, samples):
+    """One row per song: its lines with their rhyme letters, schemes, scheme F1, rhyme
+    density, line count, syllables and copying (what the report shows per song)."""
+    from .metrics import song_rows
+
+    return song_rows(samples, data.extras["songs"].train, run.config.evaluate)
 
 
 @hookimpl

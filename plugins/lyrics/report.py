@@ -1,8 +1,9 @@
 """Report sections: perplexity curve, artist vs before vs after, syllable and length
 distributions, and the songs side by side with their rhyme schemes marked.
 
-Sections are data (figures and tables) that core renders; the samples come from the
-stages' results and the artist's songs from the data, so nothing is read back from disk.
+Sections are data (figures and tables) that core renders; each sample's figures come from
+its stage's ``item_metrics`` rows and the artist's songs from the data, so nothing is read
+back from disk.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from tlgen.figures import save_figure
+
 from . import metrics as m
-from .data import TAG, Songs
+from .data import Songs
 
 SYLLABLE_CAP, LINE_CAP = 30, 40
 ARTIST = "artist (held-out songs)"
@@ -30,7 +33,7 @@ def perplexity_curve(run_dir: Path, results: dict) -> list[tuple[int, float]]:
 
 
 def perplexity_plot(run_dir: Path, results: dict) -> Path | None:
-    """perplexity.png: held-out perplexity against training steps."""
+    """figures/perplexity.png: held-out perplexity against training steps."""
     from tlgen.report import plt
 
     curve = perplexity_curve(run_dir, results)
@@ -42,22 +45,18 @@ def perplexity_plot(run_dir: Path, results: dict) -> Path | None:
     ax.set_ylabel("held-out perplexity")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = run_dir / "perplexity.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "perplexity")
 
 
-def shape_plot(run_dir: Path, artist: list[str], samples: dict[str, list[str]]) -> Path:
-    """shapes.png: syllables per line and lines per song, the artist's against the samples'."""
+def shape_plot(run_dir: Path, rows: dict[str, list[dict]]) -> Path:
+    """figures/shapes.png: syllables per line and lines per song of each group of ``shape`` rows
+    (the artist's, each stage's ``song_row`` rows)."""
     from tlgen.report import plt
 
-    groups = {"artist": artist, **samples}
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for label, songs in groups.items():
-        lines = [line for song in songs for stanza in m.stanzas(song) for line in stanza]
-        syl = [min(m.syllables(line), SYLLABLE_CAP) for line in lines]
-        counts = [min(sum(map(len, m.stanzas(song))), LINE_CAP) for song in songs]
+    for label, songs in rows.items():
+        syl = [min(int(n), SYLLABLE_CAP) for row in songs for n in row["line_syllables"].split()]
+        counts = [min(row["lines"], LINE_CAP) for row in songs]
         for ax, values, cap in zip(axes, (syl, counts), (SYLLABLE_CAP, LINE_CAP)):
             if values:
                 ax.hist(values, bins=range(cap + 2), density=True, histtype="step", label=label,
@@ -66,10 +65,7 @@ def shape_plot(run_dir: Path, artist: list[str], samples: dict[str, list[str]]) 
     axes[1].set_xlabel(f"lines per song (longer songs counted at {LINE_CAP})")
     axes[1].legend()
     fig.tight_layout()
-    out = run_dir / "shapes.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "shapes")
 
 
 def comparison_table(artist: dict[str, float], metrics: dict[str, dict]) -> dict:
@@ -81,18 +77,19 @@ def comparison_table(artist: dict[str, float], metrics: dict[str, dict]) -> dict
                      for k in keys]}
 
 
-def marked(song: str, window: int) -> dict:
-    """The song as an annotated-text cell: its scheme as heading, each line labelled with its
-    end-rhyme letter (section tags and blank lines unlabelled, shown in italics)."""
-    letters = iter("".join(m.scheme(lines, window) for lines in m.stanzas(song)))
-    lines = [["", line] if TAG.match(line) or not m.words(line) else [next(letters), line]
-             for line in song.split("\n")]
-    return {"heading": m.song_scheme(song, window), "lines": lines}
+def marked(row: dict) -> dict:
+    """A song's ``song_row`` as an annotated-text cell: its scheme as heading, each line
+    labelled with its end-rhyme letter (section tags and blank lines unlabelled, shown in
+    italics)."""
+    pairs = zip(row["letters"], row["song"].split("\n"))
+    lines = [[letter.strip(), line] for letter, line in pairs]
+    return {"heading": row["scheme"], "lines": lines}
 
 
-def side_by_side(columns: dict[str, list[str]], window: int) -> dict:
-    """A table: one row per prompt, one column per source of songs, rhyme letters marked."""
-    rows = [[marked(songs[i], window) if i < len(songs) else None for songs in columns.values()]
+def side_by_side(columns: dict[str, list[dict]]) -> dict:
+    """A table: one row per prompt, one column per source of songs (their ``song_row``
+    rows), rhyme letters marked."""
+    rows = [[marked(songs[i]) if i < len(songs) else None for songs in columns.values()]
             for i in range(max(map(len, columns.values()), default=0))]
     return {"columns": list(columns), "rows": rows}
 
@@ -101,20 +98,20 @@ def sections(run, songs: Songs, results: dict, notes: list[str] = ()) -> list[di
     """The lyrics plugin's report sections, from the artist's songs, the data ``notes`` and
     the stages' results."""
     cfg = run.config.evaluate
-    samples = {stage: result.samples for stage, result in results.items()}
+    rows = {stage: result.items for stage, result in results.items()}
     artist = m.judge(songs.validation, songs.train, cfg)
-    columns = dict(samples)
+    columns = dict(rows)
     if not run.config.sample.prompts:  # the prompts were the held-out songs' first lines
-        n = max(map(len, samples.values()), default=0)
-        columns["the artist's held-out song"] = [songs.validation[i % len(songs.validation)]
-                                                 for i in range(n)]
+        n = max(map(len, rows.values()), default=0)
+        held_out = m.song_rows(songs.validation, songs.train, cfg)
+        columns["the artist's held-out song"] = [held_out[i % len(held_out)] for i in range(n)]
     return [
         {"title": "Training data", "items": list(notes)},
         {"title": "Held-out perplexity", "image": perplexity_plot(run.dir, results)},
         {"title": "The artist's songs vs the model's",
          "table": comparison_table(artist, {s: r.metrics for s, r in results.items()})},
         {"title": "Line and song shapes (the artist's training songs against the samples)",
-         "image": shape_plot(run.dir, songs.train, samples)},
+         "image": shape_plot(run.dir, {"artist": [m.shape(s) for s in songs.train], **rows})},
         {"title": "Songs from the same prompt (end-rhyme letters marked)",
-         "table": side_by_side(columns, cfg.rhyme_window)},
+         "table": side_by_side(columns)},
     ]

@@ -38,33 +38,17 @@ def build_prior(out_dir: str | Path, corpus: Iterable[str], **sizes: int) -> Pat
 
 
 def load_pretrained(path: str | Path):
-    """Model and tokenizer from a hub id or folder, with BOS/EOS/PAD ready for generation."""
+    """Model and tokenizer from a hub id or folder, with BOS/EOS/PAD ready for generation
+    (hub priors often lack BOS or PAD: EOS stands in)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    local = Path(path)
-    if local.exists() and not (local / "config.json").is_file():
-        raise TlgenError(f"backbone folder {local} has no config.json; point backbone.path at a "
-                         "Hugging Face model folder (config.json + weights + tokenizer)")
-    if not local.exists() and (str(path).startswith((".", "/", "~")) or str(path).count("/") > 1):
-        raise TlgenError(f"backbone folder {path} does not exist; fix backbone.path")
+    from tlgen.lm import fill_special_tokens, resolve_source
+
+    source = resolve_source(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForCausalLM.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source)
     except OSError as exc:
         raise TlgenError(f"backbone {path}: cannot load ({str(exc).splitlines()[0]})") from None
-    _fill_special_tokens(model, tokenizer)
+    fill_special_tokens(model, tokenizer)
     return model, tokenizer
-
-
-def _fill_special_tokens(model, tokenizer) -> None:
-    """Hub priors often lack a BOS or PAD token: reuse EOS so generation and batching work."""
-    if tokenizer.eos_token is None:
-        raise TlgenError(f"backbone {model.name_or_path}: its tokenizer has no EOS token")
-    if tokenizer.bos_token is None:
-        tokenizer.bos_token = tokenizer.eos_token
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    gen = model.generation_config
-    gen.bos_token_id = tokenizer.bos_token_id
-    gen.eos_token_id = tokenizer.eos_token_id
-    gen.pad_token_id = tokenizer.pad_token_id

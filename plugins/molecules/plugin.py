@@ -40,12 +40,13 @@ def default_train_config() -> dict[str, Any]:
 def load_backbone(run, path):
     from tlgen.types import Backbone
 
-    from . import backbone, dataset
+    from . import backbone
+    from .data import sequences
 
     cfg = run.config.backbone
     if cfg.from_scratch:
-        limit = dataset.char_limit(cfg.n_positions)
-        corpus = dataset.load(run.config.data, run.config.seed, limit).train.smiles
+        limit = sequences.char_limit(cfg.n_positions)
+        corpus = sequences.load(run.config.data, run.config.seed, limit).train.smiles
         model, tokenizer = backbone.new_prior(
             corpus, n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head,
             n_positions=cfg.n_positions, n_inner=cfg.n_inner)
@@ -62,17 +63,20 @@ def load_backbone(run, path):
 
 @hookimpl
 def prepare_data(run, backbone):
-    """Clean, split and tokenize the series; ``extras``: the molecule sets and the notes on
-    what was dropped (shown in the report)."""
+    """Clean, split and tokenize the series; ``extras``: the molecule sets, the notes on what
+    was dropped (shown in the report), what samples are measured against (``evaluation``,
+    built on first use) and, with ``[scoring]`` components, the ``scorer``."""
     from tlgen.data import CausalLMCollator, TokenSequences
     from tlgen.types import DataSplits
 
-    from . import dataset, sampling
+    from . import sampling
+    from .data import sequences
+    from .metrics.stages import References
 
     cfg, tokenizer = run.config.data, backbone.tokenizer
     context = sampling.context_size(backbone.model)
-    splits = dataset.load(cfg, run.config.seed, dataset.char_limit(context, tokenizer))
-    splits = dataset.fit(splits, tokenizer, context)
+    splits = sequences.load(cfg, run.config.seed, sequences.char_limit(context, tokenizer))
+    splits = sequences.fit(splits, tokenizer, context)
     train = splits.sequences["train"]
     notes = [*splits.notes, f"data {splits.source}: {len(splits.train.smiles)} train, "
              f"{len(splits.validation.smiles)} validation, {len(splits.test.smiles)} test "
@@ -82,21 +86,25 @@ def prepare_data(run, backbone):
                 if cfg.randomize else "")]
     for note in notes:
         run.log(note)
+    molecules = {name: getattr(splits, name) for name in sequences.PARTS}
+    references = References(run.config.evaluate, molecules, run.config.seed, run.log)
     data = DataSplits(
-        train=dataset.RandomizedSequences(splits.train.smiles, train, tokenizer, context,
+        train=sequences.RandomizedSequences(splits.train.smiles, train, tokenizer, context,
                                           cfg.randomize, run.config.seed)
         if cfg.randomize else TokenSequences(train),
         validation=TokenSequences(splits.sequences["validation"]),
         test=TokenSequences(splits.sequences["test"]),
         collate_fn=CausalLMCollator(tokenizer.pad_token_id),
         lengths=[len(s) for s in train],
-        extras={"molecules": {name: getattr(splits, name) for name in dataset.PARTS},
-                "notes": notes},
+        extras={"molecules": molecules, "notes": notes, "evaluation": references},
     )
-    if run.config.train.mode == "reward":  # a bad scoring setup stops the run here, not later
-        from .reward import scorer
+    if run.config.train.mode == "reward" or run.config.scoring.components:
+        # built here, so a bad scoring setup stops the run before any training
+        from .scoring import build
 
-        scorer(run, data)
+        data.extras["scorer"] = build(run.config.scoring,
+                                      lambda: references.activity["property_model"],
+                                      molecules["train"].smiles)
     return data
 
 
@@ -144,6 +152,17 @@ def sample(run, backbone, n, stage):
 
 
 @hookimpl
+def sample_ids(run, backbone, model, n, temperature, max_tokens):
+    """The reward stage's draws, with the same fast sampler as ``sample`` (``sample.bf16``
+    and ``sample.batch_size`` apply)."""
+    from .sampling import draw_ids
+
+    cfg = run.config.sample
+    return draw_ids(model, backbone.tokenizer, n, temperature=temperature,
+                    max_tokens=max_tokens, batch_size=cfg.batch_size, bf16=cfg.bf16)
+
+
+@hookimpl
 def decode(backbone, ids):
     """SMILES from the reward stage's token ids (the sampler's decoding)."""
     from .sampling import decode as to_smiles
@@ -154,29 +173,40 @@ def decode(backbone, ids):
 @hookimpl
 def reward(run, data, samples):
     """Scores from ``[scoring]`` after the diversity filter; its memory is in ``run.state``."""
-    from .reward import score_batch, scorer
+    from .reward import score_batch
 
-    return score_batch(run, scorer(run, data), samples)
+    return score_batch(run, data.extras["scorer"], samples)
 
 
 @hookimpl
-def evaluate(run, data, samples, stage):
-    from .evaluation import evaluate_samples
+def evaluate(run, data, samples):
+    from .metrics.stages import evaluate_samples
 
-    return evaluate_samples(run, data, samples, stage)
+    return evaluate_samples(run, data, samples)
+
+
+@hookimpl
+def item_metrics(run, data, samples, stage):
+    """One row per sample (validity, canonical SMILES, properties, similarity, novelty,
+    predicted activity, ``[scoring]`` components); also ``samples/<stage>/scores.csv``."""
+    from .metrics.stages import sample_rows
+
+    return sample_rows(run, data, samples, stage)
 
 
 @hookimpl
 def report(run, data, results):
-    from .evaluation import reference
-    from .reporting import sections
+    """Sections from the stages' rows (``StageResult.items``) and the held-out series'."""
+    from .metrics.stages import write
+    from .report import sections, stage_table
 
-    scores = {"series": reference(run, data)["series"]}
-    scores |= {stage: run.state["scores"][stage] for stage in results
-               if stage in run.state.get("scores", {})}
+    scores = {"series": data.extras["evaluation"].series}
+    write(run.samples_dir("series") / "scores.csv", scores["series"])
+    scores |= {stage: stage_table(result.items) for stage, result in results.items()
+               if result.items}
     if run.config.train.mode != "reward":
         return sections(run.dir, scores, data.extras.get("notes", []))
-    from .reporting import REWARD_STAGES, reward_sections
+    from .report import REWARD_STAGES, reward_sections
 
     return [*reward_sections(run, set(data.extras["molecules"]["train"].smiles)),
             *sections(run.dir, scores, data.extras.get("notes", []), REWARD_STAGES)]

@@ -44,6 +44,6 @@ class PropertyModel:
         pairs = [(m, v) for m, v in zip(molecules, values) if not math.isnan(v)]
         if len(pairs) < 2:
             return float("nan")
-        truth = np.array([v for _, v in pairs])
-        pred = self.predict([m for m, _ in pairs])
-        return float(1 - ((truth - pred) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+        from sklearn.metrics import r2_score
+
+        return float(r2_score([v for _, v in pairs], self.predict([m for m, _ in pairs])))

@@ -17,23 +17,11 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from tlgen.types import Rewards
 
-from . import metrics as M
-from .scoring import Scorer, build
+from .metrics import molecular as M
+from .scoring import Scorer
 
 KEY = "reward"
 UNFILTERED = "before filter"  # the score before the diversity filter, beside the components
-
-
-def scorer(run, data) -> Scorer:
-    """The run's scorer, built once from ``[scoring]`` and kept in ``data.extras["scorer"]``;
-    a user function is imported and tried on two training molecules of the series."""
-    if "scorer" not in data.extras:
-        from .evaluation import property_model
-
-        series = data.extras["molecules"]["train"].smiles
-        data.extras["scorer"] = build(run.config.scoring,
-                                      lambda: property_model(run, data)["property_model"], series)
-    return data.extras["scorer"]
 
 
 def memory(run) -> dict:

@@ -240,6 +240,36 @@ def decode(tokenizer, ids) -> list[str]:
     return ["".join(text.split()) for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
+def _autocast(device: torch.device, bf16: bool | None):
+    """bf16 autocast (``None``: where the hardware is fast at it), else nothing."""
+    bf16 = fast_bf16(device) if bf16 is None else bf16
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def draw_ids(model, tokenizer, n: int, temperature: float = 1.0, max_tokens: int | None = None,
+             batch_size: int = 500, bf16: bool | None = None) -> list[list[int]]:
+    """``n`` token-id rows, each from BOS up to and including EOS (or the length cap), drawn
+    with torch's global RNG (which the reward stage's checkpoints keep): the ``sample_ids``
+    hook, so the reward stage draws with this sampler too. ``model`` may be wrapped (DDP)."""
+    model = getattr(model, "module", model)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    length = min(max_tokens or context_size(model), context_size(model))
+    warpers = _warpers(temperature, 0, 1.0)
+    bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    rows: list[list[int]] = []
+    pool = KVPool()
+    with _autocast(device, bf16), decoding_attention(model, device):
+        for start in range(0, n, batch_size):
+            ids = sample_ids(model, bos, eos, pad, min(batch_size, n - start), length, warpers,
+                             None, pool)
+            rows += [row[:row.index(eos, 1) + 1] if eos in row[1:] else row
+                     for row in ids.tolist()]
+    model.train(was_training)
+    return rows
+
+
 def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, max_tokens: int | None = None,
              unique: bool = False, seed: int = 0, bf16: bool | None = None,
@@ -252,9 +282,6 @@ def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float
     generator = torch.Generator(device=device).manual_seed(seed)
     length = min(max_tokens or context_size(model), context_size(model))
     warpers = _warpers(temperature, top_k, top_p)
-    bf16 = fast_bf16(device) if bf16 is None else bf16
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16
-                else contextlib.nullcontext())
     out: list[str] = []
     seen: set[str] = set()
     budget = max_rounds * n
@@ -262,7 +289,7 @@ def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float
     while len(out) < n and budget > 0:
         size = min(batch_size, budget) if unique else min(batch_size, n - len(out))
         budget -= size
-        with autocast, decoding_attention(model, device):
+        with _autocast(device, bf16), decoding_attention(model, device):
             ids = sample_ids(model, tokenizer.bos_token_id, tokenizer.eos_token_id,
                              tokenizer.pad_token_id, size, length, warpers, generator, pool)
         for text in decode(tokenizer, ids[:, 1:]):

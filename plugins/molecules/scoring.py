@@ -21,7 +21,7 @@ from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolD
 
 from tlgen import TlgenError
 
-from . import metrics as M
+from .metrics import molecular as M
 from .config import Component, MoleculesScoring, Transform
 
 Measure = Callable[[list[Chem.Mol], list[str]], np.ndarray]

@@ -53,10 +53,12 @@ def load_backbone(run, path):
 
     from tlgen import Backbone
 
+    from tlgen.lm import resolve_source
+
     cfg = run.config.backbone
     source = path or cfg.path
     if source:
-        model = GPT2LMHeadModel.from_pretrained(source)
+        model = GPT2LMHeadModel.from_pretrained(resolve_source(source))
     else:
         model = GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=cfg.n_embd,
                                            n_layer=cfg.n_layer, n_head=2, bos_token_id=BOS,
@@ -86,14 +88,11 @@ def prepare_data(run):
 
 @hookimpl
 def sample(run, backbone, n):
-    import torch
+    from tlgen.lm import generate_ids
 
-    model = backbone.model
-    torch.manual_seed(run.config.sample.seed)
-    start = torch.full((n, 1), BOS, dtype=torch.long, device=model.device)
-    out = model.generate(start, max_new_tokens=run.config.sample.length, do_sample=True,
-                         pad_token_id=BOS, attention_mask=torch.ones_like(start))
-    return ["".join(ALPHABET[t] for t in row[1:].tolist() if t < BOS) for row in out]
+    cfg = run.config.sample
+    rows = generate_ids(backbone.model, n, max_tokens=1 + cfg.length, seed=cfg.seed)
+    return ["".join(ALPHABET[t] for t in row[1:] if t < BOS) for row in rows]
 
 
 @hookimpl

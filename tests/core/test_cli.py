@@ -70,3 +70,15 @@ def test_new_plugin_writes_a_package_and_refuses_a_taken_name(tmp_path):
     again = invoke("new-plugin", "poems", "--dest", str(tmp_path))
     assert again.exit_code != 0 and "already exists" in again.output
     assert len(again.output.strip().splitlines()) == 1
+
+
+def test_sample_takes_a_seed_and_writes_a_dated_stage(tmp_path):
+    runner = CliRunner()
+    done = runner.invoke(main, ["run", "--plugin", CHARLM, "-o", str(tmp_path), "--device", "cpu",
+                                "--steps", "2", "--set", "before=false"])
+    assert done.exit_code == 0, done.output
+    run_dir = next(tmp_path.iterdir())
+    draws = [runner.invoke(main, ["sample", str(run_dir), "-n", "3", "--seed", str(seed)]).stdout
+             for seed in (1, 1, 2)]
+    assert draws[0] == draws[1] != draws[2]
+    assert not (run_dir / "samples" / "cli").exists()

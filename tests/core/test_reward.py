@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from tlgen import Run, TlgenError, hookimpl
 from tlgen.errors import PluginError
 from tlgen.report import read_metrics
-from tlgen.trainer import list_checkpoints
+from tlgen.checkpoints import list_checkpoints
 from tlgen.types import Rewards
 
 from .charlm_plugin import ALPHABET, BOS

@@ -50,7 +50,7 @@ def test_skeleton_passes_the_conformance_kit(skeleton, tmp_path):
     assert not {"val_nll", "nll"} & set(after)
     report = (Path(summary["run_dir"]) / "report.html").read_text()
     assert "<th>known words</th>" in report and "<td>before</td>" in report
-    assert '<td class="num">' in report.split("<th>known words</th>")[1]  # scores in run.state
+    assert '<td class="num">' in report.split("<th>known words</th>")[1]  # the rows of item_metrics
     check_resume(plugin, tmp_path / "resume", overrides)
 
 

@@ -12,7 +12,9 @@ from safetensors.torch import load_file
 
 from tlgen import Run, TlgenError, hookimpl
 from tlgen.report import read_metrics
-from tlgen.trainer import Interrupted, Trainer, list_checkpoints
+from tlgen.checkpoints import list_checkpoints
+from tlgen.session import Interrupted
+from tlgen.trainer import Trainer
 
 from .conftest import hooks_plugin
 
@@ -176,7 +178,7 @@ def test_the_cpu_peak_is_that_of_the_thread_count_the_run_trains_with():
     """MFU on a CPU divides by the matmul peak at the current thread count; a process that
     changed ``train.threads`` between runs used to keep the first run's peak (and could read
     an MFU above 100%)."""
-    from tlgen import trainer
+    from tlgen import throughput as trainer
 
     was = torch.get_num_threads()
     try:

@@ -3,7 +3,8 @@
 from fractions import Fraction
 
 import pytest
-from tlgen_abc import notation, tunes
+from tlgen_abc import data as tunes
+from tlgen_abc import notation
 
 TUNE = """X:7
 T:Test

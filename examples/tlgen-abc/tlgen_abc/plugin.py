@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from tlgen import hookimpl
 
-from tlgen_abc import config, model, tunes
+from tlgen_abc import config
 from tlgen_abc import report as abc_report
+from tlgen_abc.backbone import load as load_model
+from tlgen_abc.data import load as load_tunes
 from tlgen_abc.metrics import tune_metrics
-
-SAMPLES_FILE = "tunes.abc"
+from tlgen_abc.sampling import draw
 
 
 @hookimpl
@@ -31,22 +32,21 @@ def default_train_config():
 
 @hookimpl
 def load_backbone(run, path):
-    return model.load(run.config.backbone, path)
+    return load_model(run.config.backbone, path)
 
 
 @hookimpl
 def prepare_data(run, backbone):
     from tlgen import DataSplits
     from tlgen.data import CausalLMCollator, TokenSequences
+    from tlgen.lm import encode_texts, hold_out
 
     cfg = run.config.data
-    train, val = tunes.split(tunes.load(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
+    train, val = hold_out(load_tunes(cfg.path, cfg.rhythms), cfg.val_fraction, run.config.seed)
     tok, width = backbone.tokenizer, backbone.model.config.n_positions
 
     def encode(texts: list[str]) -> TokenSequences:
-        ids = [[tok.bos_token_id, *tok.encode(t, add_special_tokens=False), tok.eos_token_id]
-               for t in texts]
-        return TokenSequences([seq[:width] for seq in ids])
+        return TokenSequences(encode_texts(tok, texts, max_length=width))
 
     train_set = encode(train)
     return DataSplits(train=train_set, validation=encode(val),
@@ -56,22 +56,7 @@ def prepare_data(run, backbone):
 
 @hookimpl
 def sample(run, backbone, n, stage):
-    import torch
-
-    cfg, tok, lm = run.config.sample, backbone.tokenizer, backbone.model
-    prompt = [tok.bos_token_id, *tok.encode(cfg.prompt, add_special_tokens=False)]
-    start = torch.tensor([prompt] * n, device=next(lm.parameters()).device)
-    torch.manual_seed(cfg.seed)
-    with torch.no_grad():
-        out = lm.generate(input_ids=start, attention_mask=torch.ones_like(start), do_sample=True,
-                          max_new_tokens=min(cfg.max_chars, lm.config.n_positions - len(prompt)),
-                          temperature=cfg.temperature, top_k=0, pad_token_id=tok.pad_token_id,
-                          eos_token_id=tok.eos_token_id)
-    texts = [tok.decode(_until_eos(row.tolist()[1:], tok.eos_token_id), skip_special_tokens=True)
-             for row in out]
-    tunes_file = run.samples_dir(stage) / SAMPLES_FILE  # for the user; never read back here
-    tunes_file.write_text("\n\n".join(t.strip() for t in texts) + "\n", encoding="utf-8")
-    return texts
+    return draw(run, backbone, n, stage)
 
 
 @hookimpl
@@ -86,7 +71,3 @@ def report(run, data, results):
     """Key shares (training vs each stage) and a few tunes of each stage, checked."""
     return abc_report.sections(data.extras["train_tunes"], results,
                                run.config.evaluate.report_tunes)
-
-
-def _until_eos(ids: list[int], eos: int) -> list[int]:
-    return ids[: ids.index(eos)] if eos in ids else ids

@@ -29,7 +29,8 @@ def test_pixel_run_end_to_end_freezes_the_down_path(make_run, pixel_dir):
     _check_report(run)
     result = CliRunner().invoke(main, ["sample", str(run.dir), "-n", "2"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (run.dir / "samples" / "cli").glob("*.png")) == [
+    stage = next((run.dir / "samples").glob("sample-*"))  # a new, dated stage
+    assert sorted(p.name for p in stage.glob("*.png")) == [
         "astronaut_s0.50.png", "content_astronaut.png", "sample_000.png", "sample_001.png"]
 
     base = DiffusionPipeline.from_pretrained(pixel_dir).unet.state_dict()
@@ -136,9 +137,12 @@ def test_a_resumed_run_reports_the_kept_before_stage(pixel_dir, tmp_path, capsys
     backbone = again.load_backbone()
     kept = again.stage("before", backbone, again.call("prepare_data", backbone=backbone),
                        keep=True)
-    assert [img.info["kind"] for img in kept.samples] == ["stylised", "sample", "sample"]
-    assert kept.samples[0].info["ssim"] == pytest.approx(before["ssim_s0.5"])
-    assert kept.samples[0].info["style_change"] == pytest.approx(before["style_change_s0.5"])
+    assert [row["kind"] for row in kept.items] == ["stylised", "sample", "sample"]
+    assert kept.items[0]["ssim"] == pytest.approx(before["ssim_s0.5"])
+    assert kept.items[0]["style_change"] == pytest.approx(before["style_change_s0.5"])
+    scores = read_scores(killed.dir / "samples" / "before" / "scores.csv")
+    assert [r["file"] for r in scores[1:]] == [row["file"] for row in kept.items]
+    assert [r["judge"] for r in scores[1:]] == pytest.approx([row["judge"] for row in kept.items])
     page = (killed.dir / "report.html").read_text()
     assert f"<td>{before['style_change_s0.5']:+.1%}</td>" in page
     assert 'src="figures/style_transfer.png"' in page

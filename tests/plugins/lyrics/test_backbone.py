@@ -54,8 +54,10 @@ def test_a_folder_without_tokenizer_is_refused(tiny_backbone, tmp_path):
 
 
 def test_missing_folders_and_non_model_folders(tmp_path):
-    with pytest.raises(TlgenError, match="does not exist"):
+    with pytest.raises(TlgenError, match="no such folder, and not a hub id"):
         backbone.resolve(str(tmp_path / "nope"))
+    with pytest.raises(TlgenError, match="no such folder, and not a hub id"):
+        backbone.resolve("runs/a/model")  # two slashes: a path, never a hub id
     with pytest.raises(TlgenError, match="no config.json"):
         backbone.resolve(str(tmp_path))
     assert backbone.resolve("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"

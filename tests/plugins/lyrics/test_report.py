@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from tlgen.plugins.lyrics import plugin
+from tlgen.plugins.lyrics import metrics as m
 from tlgen.plugins.lyrics import report as r
 from tlgen.plugins.lyrics.config import LyricsEvaluate, LyricsSample
 from tlgen.plugins.lyrics.data import Songs
@@ -23,22 +24,46 @@ def fake_run(tmp_path, prompts=()):
     return SimpleNamespace(dir=tmp_path, config=config)
 
 
+def rows(songs: list[str]) -> list[dict]:
+    """What the item_metrics hook gives the report: one row per song."""
+    return m.song_rows(songs, ARTIST.train, LyricsEvaluate())
+
+
 def results(before: list[str], after: list[str]) -> dict:
-    return {"before": StageResult(samples=before, metrics={"val_perplexity": 40.0, "x": 1.0}),
-            "after": StageResult(samples=after, metrics={"val_perplexity": 12.0, "x": 2.0})}
+    return {"before": StageResult(samples=before, metrics={"val_perplexity": 40.0, "x": 1.0},
+                                  items=rows(before)),
+            "after": StageResult(samples=after, metrics={"val_perplexity": 12.0, "x": 2.0},
+                                 items=rows(after))}
 
 
 def test_a_song_becomes_lines_labelled_with_rhyme_letters():
-    assert r.marked(SONG, 4) == {"heading": "AA AA", "lines": [
+    assert r.marked(rows([SONG])[0]) == {"heading": "AA AA", "lines": [
         ["", "[Verse]"], ["A", "I saw a cat"], ["A", "it wore a <hat>"], ["", ""],
         ["A", "la la day"], ["A", "la la may"]]}
 
 
+def test_a_song_row_holds_what_the_report_shows_per_song():
+    (row,) = rows([SONG])
+    assert row["letters"] == " AA AA" and row["scheme"] == "AA AA"
+    assert row["lines"] == 4 and row["line_syllables"] == "4 4 3 3"
+    assert row["syllables_per_line"] == 3.5 and row["rhyme_density"] == 1.0
+    # "i saw a cat it wore a hat" is the artist's: 1 of the song's 8 word 8-grams
+    assert row["longest_copy"] == 8 and row["copied_8gram_share"] == 1 / 8
+    # the artist's dominant scheme is AABB: pairs (0,1) and (2,3); each stanza AA has (0,1)
+    assert row["scheme_f1"] == pytest.approx(2 / 3)
+
+
+def test_item_metrics_gives_one_row_per_sample_in_order():
+    run = SimpleNamespace(config=SimpleNamespace(evaluate=LyricsEvaluate()))
+    got = plugin.item_metrics(run, SimpleNamespace(extras={"songs": ARTIST}), [SONG, "la"])
+    assert [row["song"] for row in got] == [SONG, "la"] and got[1]["lines"] == 1
+
+
 def test_side_by_side_has_a_column_per_source_and_empty_cells_past_a_short_one():
-    table = r.side_by_side({"before": [SONG, SONG], "after": [SONG]}, 4)
+    table = r.side_by_side({"before": rows([SONG, SONG]), "after": rows([SONG])})
     assert table["columns"] == ["before", "after"]
     assert len(table["rows"]) == 2 and table["rows"][1][1] is None
-    assert table["rows"][1][0] == r.marked(SONG, 4)
+    assert table["rows"][1][0] == r.marked(rows([SONG])[0])
 
 
 def test_the_comparison_table_puts_the_artist_beside_the_stages():
@@ -65,7 +90,8 @@ def test_sections_come_from_the_results_and_render(tmp_path):
         check_section(section, "lyrics")
     songs = sections[-1]["table"]
     assert songs["columns"] == ["before", "after", "the artist's held-out song"]
-    assert songs["rows"][0][2] == r.marked(ARTIST.validation[0], 4)
+    assert songs["rows"][0][2] == r.marked(rows(ARTIST.validation)[0])
+    assert songs["rows"][0][1] == r.marked(rows([SONG])[0])  # the after stage's own row
     comparison = {row[0]: row[1:] for row in sections[2]["table"]["rows"]}
     assert comparison["rhyme_density"][0] == pytest.approx(
         plugin.evaluate(run, SimpleNamespace(extras={"songs": ARTIST}),
@@ -74,7 +100,8 @@ def test_sections_come_from_the_results_and_render(tmp_path):
     html = render(tmp_path / "report.html", "t", sections).read_text()
     assert '<i>[Verse]</i>' in html and "it wore a &lt;hat&gt;" in html
     assert 'hsl(' in html and "<code>AA AA</code>" in html
-    assert (tmp_path / "perplexity.png").is_file() and (tmp_path / "shapes.png").is_file()
+    assert (tmp_path / "figures" / "perplexity.png").is_file()
+    assert (tmp_path / "figures" / "shapes.png").is_file()
 
 
 def test_own_prompts_leave_out_the_artist_column(tmp_path):

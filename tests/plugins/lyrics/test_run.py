@@ -1,4 +1,5 @@
 import math
+import pickle
 import subprocess
 import sys
 
@@ -31,9 +32,11 @@ def test_a_tiny_run_end_to_end(tiny_backbone, tmp_path):
             "longest_copy", "copied_8gram_share"} <= set(after)
     songs = sorted((run.dir / "samples" / "after").glob("*.txt"))
     assert len(songs) == 3 and songs[1].read_text().startswith("Title: Summer")
-    for name in ("perplexity.png", "shapes.png", "model/tokenizer.json"):
+    for name in ("figures/perplexity.png", "figures/shapes.png", "model/tokenizer.json"):
         assert (run.dir / name).is_file(), name
     assert not (run.dir / "metrics_artist.json").exists()
+    before = pickle.loads((run.dir / "stages" / "before.pkl").read_bytes())["result"]
+    assert [row["song"] for row in before.items] == before.samples  # item_metrics: one a song
     report = (run.dir / "report.html").read_text()
     assert "<th>artist (held-out songs)</th>" in report
     assert "end-rhyme letters marked" in report and "<i>[Chorus]</i>" in report

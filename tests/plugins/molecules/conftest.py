@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlgen.plugins.molecules import data
+from tlgen.plugins.molecules.data import molecules as data
 
 TINY = {"n_layer": 2, "n_embd": 32, "n_head": 2, "n_inner": 64, "n_positions": 96}
 

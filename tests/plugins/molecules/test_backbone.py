@@ -4,8 +4,9 @@ path."""
 import pytest
 
 from tlgen import TlgenError
-from tlgen.plugins.molecules import backbone, dataset, sampling
-from tlgen.plugins.molecules.data import MoleculeSet
+from tlgen.plugins.molecules import backbone, sampling
+from tlgen.plugins.molecules.data import sequences as dataset
+from tlgen.plugins.molecules.data.molecules import MoleculeSet
 
 
 def test_own_prior_reloads_and_samples(tiny_prior):
@@ -40,7 +41,7 @@ def test_sampling_is_seeded(tiny_prior):
 
 
 def test_missing_or_wrong_backbone_folder(tmp_path):
-    with pytest.raises(TlgenError, match="does not exist; fix backbone.path"):
+    with pytest.raises(TlgenError, match="no such folder, and not a hub id"):
         backbone.load_pretrained(tmp_path / "nowhere")
     with pytest.raises(TlgenError, match="has no config.json"):
         backbone.load_pretrained(tmp_path)

@@ -7,7 +7,9 @@ from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from tlgen import TlgenError
-from tlgen.plugins.molecules import data, dataset
+from tlgen.lm import encode_texts
+from tlgen.plugins.molecules.data import molecules as data
+from tlgen.plugins.molecules.data import sequences as dataset
 from tlgen.plugins.molecules.config import MoleculesData
 from tlgen.plugins.molecules.tokenizer import smiles_tokenizer
 
@@ -127,7 +129,7 @@ def test_char_limit_is_the_longest_row_that_can_still_fit(tiny_prior):
     vocab = [t for t in tokenizer.get_vocab() if t not in tokenizer.all_special_tokens]
     worst = max(vocab, key=len) * 94  # 94 of the longest token, plus BOS and EOS: 96 tokens
     assert len(worst) == dataset.char_limit(96, tokenizer)
-    assert len(dataset.encode(tokenizer, [worst])[0]) == 96
+    assert len(encode_texts(tokenizer, [worst])[0]) == 96
     assert dataset.char_limit(96) == 94 * 6  # no tokenizer yet: the common atoms, [N@@+] etc.
 
 
@@ -150,7 +152,7 @@ def test_over_long_rows_are_dropped_before_rdkit_and_counted(tmp_path, monkeypat
 def randomized_set(share=1.0, context=None):
     smiles = ["CC(=O)Oc1ccccc1C(=O)O", "C[C@H](N)C(=O)O", "c1ccc2[nH]ccc2c1"]
     tokenizer = smiles_tokenizer(smiles)
-    sequences = dataset.encode(tokenizer, smiles)
+    sequences = encode_texts(tokenizer, smiles)
     context = context or max(map(len, sequences)) + 10
     return smiles, sequences, tokenizer, dataset.RandomizedSequences(
         smiles, sequences, tokenizer, context, share, seed=3)

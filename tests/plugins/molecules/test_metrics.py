@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tlgen.plugins.molecules import metrics as M
+from tlgen.plugins.molecules.metrics import molecular as M
 from tlgen.plugins.molecules.property_model import PropertyModel
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -70,7 +70,7 @@ def test_fcd_of_a_set_with_itself_is_near_zero():
 def test_property_model_learns_logp_from_fingerprints():
     from rdkit.Chem import Crippen
 
-    from tlgen.plugins.molecules.data import moses_smiles
+    from tlgen.plugins.molecules.data.molecules import moses_smiles
 
     smiles = moses_smiles("test", 300)
     values = [Crippen.MolLogP(m) for m in M.parse(smiles)]

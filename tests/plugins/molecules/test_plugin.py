@@ -88,8 +88,10 @@ def test_hub_style_prior_fine_tunes_with_lora(tmp_path, bpe_prior):
 
 @pytest.mark.slow
 def test_resumed_run_reports_the_prior_stage_scores(tmp_path):
-    """The "before" stage runs once; its per-molecule scores come back from the checkpoint's
-    run.state on resume, so the report still compares prior and fine-tuned samples."""
+    """The "before" stage runs once; its per-molecule rows (``StageResult.items``) come back
+    from the run folder on resume, so the report still compares prior and fine-tuned samples."""
+    import pickle
+
     # whole molecules (FAST's 24-token cut leaves few valid ones, and "before" must score some)
     settings = [*FAST, "sample.max_tokens=128", "train.max_steps=4", "train.save_every=2",
                 "train.eval_every=2", "train.log_every=1"]
@@ -97,12 +99,14 @@ def test_resumed_run_reports_the_prior_stage_scores(tmp_path):
                         extra_plugins=[KillAt(3)])
     with pytest.raises(Killed):
         killed.execute()
+    stored = pickle.loads((killed.dir / "stages" / "before.pkl").read_bytes())["result"]
+    assert [row["smiles"] for row in stored.items] == stored.samples
+    assert any(row["valid"] for row in stored.items)
     resumed = Run.open(killed.dir)
     resumed.execute()
-    assert set(resumed.state["scores"]) == {"before", "after"}
-    before = list(killed.state["scores"]["before"]["smiles"])
-    assert before and list(resumed.state["scores"]["before"]["smiles"]) == before
-    assert "Data cleaning" in (resumed.dir / "report.html").read_text()
+    report = resumed.dir / "report.html"
+    assert "held-out series vs prior vs fine-tuned" in report.read_text()
+    assert "Data cleaning" in report.read_text()
 
 
 @pytest.mark.slow
@@ -112,7 +116,7 @@ def test_an_over_long_row_is_dropped_before_the_expensive_work(tmp_path):
     from click.testing import CliRunner
 
     from tlgen.cli import main
-    from tlgen.plugins.molecules.data import moses_smiles
+    from tlgen.plugins.molecules.data.molecules import moses_smiles
 
     path = tmp_path / "series.smi"
     path.write_text("".join(s + "\n" for s in [*moses_smiles("test", 60), "C" * 5000]))
@@ -143,5 +147,5 @@ def test_shipped_prior_fine_tunes_on_the_default_series(tmp_path):
     assert after["test_loss"] < before["test_loss"]
     assert after["SNN/Test"] > before["SNN/Test"]
     page = (run.dir / "report.html").read_text()
-    assert "top_samples.png" in page and (run.dir / "top_samples.png").is_file()
-    assert "properties.png" in page and "Data cleaning" in page
+    assert "figures/top_samples.png" in page and (run.dir / "figures" / "top_samples.png").is_file()
+    assert "figures/properties.png" in page and "Data cleaning" in page

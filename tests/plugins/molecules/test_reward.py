@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from tlgen import Run, TlgenError
 from tlgen.testing import KillAt
-from tlgen.trainer import list_checkpoints
+from tlgen.checkpoints import list_checkpoints
 
 REWARD = ["train.mode='reward'", "before=false", "freeze.strategy='full'", "train.threads=1",
           "data.max_molecules=120", "sample.n=16", "sample.batch_size=16", "evaluate.fcd=false",
@@ -53,7 +53,8 @@ def test_a_short_reward_run_raises_the_score_and_reports_the_best(tmp_path):
     assert sum(scores[-4:]) / 4 > scores[0] + 0.1, scores
     assert summary["train"]["oracle_calls"] == len(run.state["reward"]["molecules"])
     page = (run.dir / "report.html").read_text()
-    assert "reward_best.png" in page and (run.dir / "reward_best.png").stat().st_size > 10_000
+    assert "figures/reward_best.png" in page
+    assert (run.dir / "figures" / "reward_best.png").stat().st_size > 10_000
     assert "unique Murcko scaffolds" in page and "Top reward-tuned samples" in page
 
 

@@ -56,3 +56,20 @@ def test_drawing_on_a_cpu_uses_eager_attention_and_restores_the_models_own(tiny_
     assert model.config._attn_implementation == "sdpa"
     sampling.generate(model, tokenizer, 4, max_tokens=12)
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_the_fast_sampler_draws_what_generate_draws_for_the_same_seed(tiny_prior):
+    """One row at a time (no row is dropped, so both consume the RNG alike), fp32: the
+    sample_ids hook's sampler and core's generate-based default give the same ids."""
+    from tlgen.lm import generate_ids
+
+    model, tokenizer = backbone.load_pretrained(tiny_prior)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        fast = sampling.draw_ids(model, tokenizer, 1, temperature=0.9, max_tokens=30, bf16=False)
+        torch.manual_seed(seed)
+        assert fast == generate_ids(model, 1, temperature=0.9, max_tokens=30)
+    rows = sampling.draw_ids(model, tokenizer, 7, max_tokens=30, batch_size=3, bf16=False)
+    assert len(rows) == 7 and all(r[0] == tokenizer.bos_token_id for r in rows)
+    assert all(len(r) == 30 or (r[-1] == tokenizer.eos_token_id and
+                                tokenizer.eos_token_id not in r[1:-1]) for r in rows)

@@ -1,8 +1,7 @@
-"""The training tunes: read an ABC file, keep some rhythms, split train/validation."""
+"""The training tunes: read an ABC file, keep some rhythms."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from tlgen import TlgenError
@@ -26,10 +25,3 @@ def load(path: str | None = None, rhythms: list[str] | None = None) -> list[str]
                          "(each tune starts with an X: line)")
     return tunes
 
-
-def split(tunes: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """(train, validation), shuffled by ``seed``; at least one tune in each."""
-    order = list(tunes)
-    random.Random(seed).shuffle(order)
-    n_val = min(len(order) - 1, max(1, round(len(order) * val_fraction)))
-    return order[n_val:], order[:n_val]

@@ -259,7 +259,7 @@ def split(smiles: list[str], fractions: tuple[float, float, float], method: str 
     """Train/validation/test indices by Bemis-Murcko scaffold (deepchem) or at random."""
     import numpy as np
 
-    from .quiet import deepchem
+    from ..quiet import deepchem
 
     dc = deepchem()
     dataset = dc.data.NumpyDataset(X=np.zeros((len(smiles), 1)), ids=np.array(smiles))

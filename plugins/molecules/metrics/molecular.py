@@ -111,7 +111,7 @@ def _moses_filters() -> list[Chem.Mol]:
     """MOSES's MCF and PAINS SMARTS, read from the molsets wheel."""
     import pandas as pd
 
-    from .data import package_file
+    from ..data.molecules import package_file
 
     mcf = pd.read_csv(package_file("moses", "metrics/mcf.csv"))["smarts"]
     pains = pd.read_csv(package_file("moses", "metrics/wehi_pains.csv"), names=["smarts", "names"])

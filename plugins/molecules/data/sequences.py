@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from tlgen import TlgenError
 from tlgen.data import TokenSequences
+from tlgen.lm import encode_texts
 
-from . import data
-from .config import MoleculesData
-from .tokenizer import COMMON_TOKENS
+from ..config import MoleculesData
+from ..tokenizer import COMMON_TOKENS
+from . import molecules as data
 
 PARTS = ("train", "validation", "test")
 
@@ -101,7 +102,7 @@ class RandomizedSequences(TokenSequences):
         if rng.random() >= self.share:
             return self.sequences[index]
         form = data.restricted_random_smiles(self.smiles[index], rng)
-        sequence = encode(self.tokenizer, [form])[0]
+        sequence = encode_texts(self.tokenizer, [form])[0]
         if unknown(self.tokenizer, sequence) or len(sequence) > self.context:
             return self.sequences[index]
         return sequence
@@ -127,17 +128,6 @@ def _plain(smiles: list[str]) -> data.MoleculeSet:
     return data.MoleculeSet(smiles, [float("nan")] * len(smiles), list(range(2, len(smiles) + 2)))
 
 
-def encode(tokenizer, smiles: list[str], chunk: int = 20000) -> list[list[int]]:
-    """``BOS tokens EOS`` ids for each SMILES, whatever the tokenizer adds by itself."""
-    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    out = []
-    for start in range(0, len(smiles), chunk):
-        ids = tokenizer(smiles[start:start + chunk], add_special_tokens=False,
-                        return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        out += [[bos, *row, eos] for row in ids]
-    return out
-
-
 def unknown(tokenizer, sequence: list[int]) -> bool:
     """Whether an encoded ``BOS tokens EOS`` sequence holds a token outside the vocabulary."""
     unk = tokenizer.unk_token_id
@@ -147,7 +137,7 @@ def unknown(tokenizer, sequence: list[int]) -> bool:
 def usable(tokenizer, molecules: data.MoleculeSet, context: int, label: str
            ) -> tuple[data.MoleculeSet, list[list[int]], list[str]]:
     """Molecules the model can learn: no unknown token, within the context; notes on the rest."""
-    sequences = encode(tokenizer, molecules.smiles)
+    sequences = encode_texts(tokenizer, molecules.smiles)
     outside = [i for i, s in enumerate(sequences) if unknown(tokenizer, s)]
     long = [i for i, s in enumerate(sequences) if len(s) > context]
     if not outside and not long:

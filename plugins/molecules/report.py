@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from tlgen.figures import figure_path, save_figure
+from tlgen.report import plt
 
 STAGES = (("series", "held-out series"), ("before", "prior"), ("after", "fine-tuned"))
 REWARD_STAGES = (("series", "held-out series"), ("before", "backbone"), ("after", "reward-tuned"))
@@ -18,8 +17,17 @@ PANELS = (("QED", "QED"), ("SA", "SA score"), ("logP", "logP"), ("MW", "molecula
           ("predicted", "predicted activity"), ("max_sim_train", "max Tanimoto to training set"))
 
 
-def histograms(scores: dict[str, pd.DataFrame], out: Path, stages=STAGES) -> Path | None:
-    """One panel per score, the stages overlaid as density histograms."""
+def stage_table(items: list[dict]) -> pd.DataFrame:
+    """A stage's unique valid molecules from its ``item_metrics`` rows, ``smiles`` canonical
+    (what the histograms and the grid show)."""
+    table = pd.DataFrame(items)
+    table = table[table["valid"].astype(bool)].drop_duplicates("canonical")
+    return table.assign(smiles=table["canonical"]).reset_index(drop=True)
+
+
+def histograms(scores: dict[str, pd.DataFrame], run_dir: Path, stages=STAGES) -> Path | None:
+    """figures/properties.png: one panel per score, the stages overlaid as density
+    histograms."""
     panels = [(c, t) for c, t in PANELS
               if any(c in df and df[c].notna().any() for df in scores.values())]
     if not panels:
@@ -39,9 +47,7 @@ def histograms(scores: dict[str, pd.DataFrame], out: Path, stages=STAGES) -> Pat
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, run_dir, "properties", dpi=100)
 
 
 def top_novel(scores: pd.DataFrame, count: int = 12) -> tuple[pd.DataFrame, str]:
@@ -52,7 +58,8 @@ def top_novel(scores: pd.DataFrame, count: int = 12) -> tuple[pd.DataFrame, str]
 
 
 def grid(scores: pd.DataFrame, out: Path, count: int = 12) -> Path | None:
-    """The best novel fine-tuned samples drawn with their scores."""
+    """The best novel fine-tuned samples drawn with their scores (an RDKit image, written
+    to ``out``)."""
     from rdkit import Chem
     from rdkit.Chem import Draw
 
@@ -76,12 +83,12 @@ def sections(run_dir: Path, scores: dict[str, dict], notes: list[str],
     (``"series"``, ``"before"``, ``"after"``, named by ``stages``) and the data notes."""
     tables = {stage: pd.DataFrame(table) for stage, table in scores.items()}
     out = []
-    figure = histograms(tables, Path(run_dir) / "properties.png", stages)
+    figure = histograms(tables, run_dir, stages)
     if figure:
-        names = " vs ".join(name for _, name in stages)
+        names = " vs ".join(name for stage, name in stages if stage in tables)
         out.append({"title": f"Properties and similarity: {names}", "image": figure})
     if "after" in tables:
-        picture = grid(tables["after"], Path(run_dir) / "top_samples.png")
+        picture = grid(tables["after"], figure_path(run_dir, "top_samples"))
         if picture:
             out.append({"title": f"Top {stages[-1][1]} samples (novel; legend: predicted "
                                  "activity, QED, SA, max Tanimoto to training set)",
@@ -101,7 +108,7 @@ def reward_sections(run, known: set[str], count: int = 12) -> list[dict]:
     if not top:
         return []
     labels = list(run.config.scoring.components)
-    picture = best_grid(top, labels, known, Path(run.dir) / "reward_best.png")
+    picture = best_grid(top, labels, known, figure_path(run.dir, "reward_best"))
     rows = [[smiles, "yes" if smiles in known else "", score, *raw]
             for smiles, score, _, raw in top]
     return [

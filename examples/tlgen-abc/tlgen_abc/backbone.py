@@ -7,8 +7,6 @@ reloads with plain ``from_pretrained`` and needs no tlgen code.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tlgen import Backbone, TlgenError
 
 from tlgen_abc.config import AbcBackbone
@@ -51,10 +49,9 @@ def load(cfg: AbcBackbone, path: str | None) -> Backbone:
         return Backbone(model=new_model(cfg, tokenizer), tokenizer=tokenizer, name="gpt2-abc (new)")
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    folder = Path(source).expanduser()
-    if not (folder / "config.json").is_file() or not (folder / "tokenizer.json").is_file():
-        raise TlgenError(f"backbone.path {source}: not a saved abc backbone "
-                         "(a folder with config.json and tokenizer.json, e.g. a run's model/)")
+    from tlgen.lm import resolve_source
+
+    folder = resolve_source(source, tokenizer=True)  # a saved abc backbone, e.g. a run's model/
     tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
     if cfg.from_scratch:
         model = GPT2LMHeadModel(GPT2Config.from_pretrained(folder))
