@@ -75,13 +75,12 @@ def read_served(logs: str | Path) -> tuple[list[dict], int]:
 
 def reference(engine, n: int | None) -> dict[str, Any]:
     """The run's "after" samples, their item rows and metrics (drawn once, then cached)."""
-    from .trainer import best_weights, list_checkpoints
+    from .checkpoints import trained_weights
 
     run = engine.run
     config = run.config.sample
     n = n or config.n
-    weights = best_weights(run.dir / "checkpoints") or (
-        list_checkpoints(run.dir / "checkpoints")[-1] / "model.safetensors")
+    weights = trained_weights(run.dir / "checkpoints")
     key = {"weights": str(weights), "mtime": weights.stat().st_mtime, "n": n,
            "sample": config.model_dump(mode="json")}
     cache = run.dir / "serving" / "reference.json"
