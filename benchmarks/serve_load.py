@@ -182,7 +182,8 @@ def main() -> None:
                 errors, requests = errors + part["errors"], requests + part["requests"]
                 rss.append(rss_mb(proc.pid))
             print(f"soak {args.soak:.0f} s: {requests} requests, {errors} errors; server RSS "
-                  f"{rss[0]:.0f} MB -> {rss[-1]:.0f} MB (max {max(rss):.0f} MB)")
+                  f"{rss[0]:.0f} MB -> {rss[-1]:.0f} MB (max {max(rss):.0f} MB); every 30 s: "
+                  + " ".join(f"{mb:.0f}" for mb in rss[::6]))
     finally:
         proc.terminate()
         code = proc.wait(120)

@@ -130,6 +130,7 @@ class Engine:
         model = self.backbone.model
         adapters = sorted(getattr(model, "peft_config", {}) or {})
         return {"id": self.name, "object": "model", "owned_by": "tlgen",
+                "created": int(self.run.dir.stat().st_mtime),
                 "plugin": self.run.plugin, "run_dir": str(self.run.dir),
                 "base_model": self.backbone.name, "adapters": adapters,
                 "freeze": self.run.config.freeze.strategy,

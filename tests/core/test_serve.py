@@ -196,6 +196,7 @@ def test_every_served_artefact_is_logged(client, engine):
 def test_the_openai_client_works_unchanged(server, engine):
     openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0)
+    assert client.models.list().data[0].id == engine.name
     done = client.completions.create(model=engine.name, prompt="Shall ", max_tokens=8, n=2,
                                      seed=3, temperature=0.8)
     assert len(done.choices) == 2 and done.usage.completion_tokens > 0
