@@ -7,7 +7,7 @@ from PIL import Image
 
 from tlgen import Run, TlgenError
 from tlgen.cli import main
-from tlgen.plugins.art.evaluation import read_scores
+from tlgen.plugins.art.metrics import read_scores
 from tlgen.testing import KillAt
 
 from .conftest import FAST
