@@ -26,9 +26,14 @@ def _one_line_errors(func):
             hint = " (TLGEN_TRACEBACK=1 shows the traceback)" if isinstance(exc, PluginError) else ""
             click.echo(f"Error: {exc}{hint}", err=True)
             sys.exit(2)
+        except OSError as exc:  # a path problem no check foresaw: still one line, naming it
+            if os.environ.get("TLGEN_TRACEBACK"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt as exc:  # the trainer's Interrupted says where it saved
-            message = str(exc) or "interrupted: `tlgen run --resume RUN_DIR` continues from the " \
-                                  "last checkpoint"
+            message = str(exc) or "interrupted"
             click.echo(f"Stopped: {message}", err=True)
             sys.exit(getattr(exc, "exit_code", 130))
 
@@ -76,6 +81,7 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
       tlgen run --plugin ./my_plugin.py --set data.path=songs/
       tlgen run --resume runs/20261122-101500-molecules --steps 400
     """
+    from .files import check_name, writable_folder
     from .run import Run
 
     flags = list(overrides)
@@ -89,10 +95,11 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
                              "config and folder (use --steps/--set to change what may change)")
         if device:
             flags.append(f"train.device={device!r}")
-        the_run = Run.resume(resume, overrides=flags)
+        the_run = Run.resume(check_name(resume, "--resume"), overrides=flags)
     else:
         the_run = Run.create(plugin=plugin, config_file=config_file, overrides=flags,
                              output_dir=output_dir, device=device, name=name)
+        writable_folder(the_run.dir.parent, "output folder (-o / output_dir)")
     the_run.execute()
 
 
@@ -123,9 +130,10 @@ def sample(run_dir, n):
     Example:
       tlgen sample runs/20261122-101500-molecules -n 20
     """
+    from .files import check_name
     from .run import Run
 
-    the_run = Run.open(run_dir)
+    the_run = Run.open(check_name(run_dir, "run folder"))
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
     for item in the_run.call("sample", backbone=backbone, data=data, n=n, stage="cli"):
@@ -150,10 +158,12 @@ def evaluate(run_dir, n):
     import json
     import time
 
+    from .files import check_name, check_writable_tree
     from .report import print_table
     from .run import Run
 
-    the_run = Run.open(run_dir)
+    the_run = Run.open(check_name(run_dir, "run folder"))
+    check_writable_tree(the_run.dir, "run folder", ("evaluations", "samples"))
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
     summary_file = the_run.dir / "summary.json"
@@ -187,9 +197,12 @@ def export(run_dir, out_dir, merge, overwrite):
       tlgen export runs/20261122-101500-lyrics out/sonnets-lora            # adapter only
       tlgen export runs/20261122-101500-lyrics out/sonnets --merge         # full model
     """
+    from .files import check_export_target, check_name
     from .run import Run
 
-    out = Run.open(run_dir).export(out_dir, merge=merge, overwrite=overwrite)
+    check_export_target(out_dir, overwrite)  # before the run is opened and its model loaded
+    out = Run.open(check_name(run_dir, "run folder")).export(out_dir, merge=merge,
+                                                             overwrite=overwrite)
     click.echo(f"exported to {out}")
 
 

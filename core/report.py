@@ -14,15 +14,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .errors import PluginError  # noqa: E402
 from .figures import save_figure  # noqa: E402
+from .guards import read_metrics_log  # noqa: E402
 
 KINDS = ("image", "text", "items", "table")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines, _ = read_metrics_log(Path(run_dir) / "metrics.jsonl")  # a torn last line is left out
+    return [json.loads(line) for line in lines]
 
 
 def fmt(value) -> str:

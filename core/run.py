@@ -19,12 +19,13 @@ import json
 import math
 import os
 import pickle
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
+from . import guards
+from .files import check_export_target
 from .errors import PluginError, StopTraining, TlgenError
 from .registry import PluginManager, plugin_manager
 from .types import Backbone, DataSplits, LayerMap, Rewards, StageResult, TrainResult
@@ -122,6 +123,7 @@ class Run:
         names (e.g. a larger ``train.max_steps``); they are written to config.toml and
         recorded in resumes.log. Anything else is refused: it would be another run."""
         before = cls.open(run_dir, extra_plugins)
+        guards.check_plugin_unchanged(before.config.plugin, overrides)
         run = cls.open(run_dir, extra_plugins, overrides)
         old = _flatten(before.config.model_dump(mode="json"))
         new = _flatten(run.config.model_dump(mode="json"))
@@ -130,12 +132,10 @@ class Run:
         if refused:
             raise TlgenError(f"--resume cannot change {', '.join(refused)}: it would no longer "
                              "continue the same run; start a new run with that setting instead")
-        if changed:
-            (run.dir / "config.toml").write_text(cfg.dump(run.config), encoding="utf-8")
+        guards.check_resumable(run.dir)
+        if changed:  # written by guards.confirm_resume once the checkpoint is known to fit
             line = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-            with open(run.dir / "resumes.log", "a", encoding="utf-8") as fh:
-                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed with {line}\n")
-            run.log(f"resuming with {line} (recorded in config.toml and resumes.log)")
+            run.resume_record = (cfg.dump(run.config), line)
         return run
 
     def _new_dir(self, label: str) -> Path:
@@ -188,12 +188,14 @@ class Run:
         """Run (or resume) the whole case study; return the summary written to summary.json.
         A new run that fails before its first checkpoint leaves no folder behind."""
         new = not (self.dir / "config.toml").exists()
-        try:
-            return self._execute()
-        except BaseException as exc:
-            if new and not isinstance(exc, StopTraining) and self.is_main and self.dir.is_dir() and not (self.dir / "checkpoints").is_dir():
-                shutil.rmtree(self.dir, ignore_errors=True)
-            raise
+        with guards.signals_stop():
+            try:
+                with guards.RunLock(self.dir):
+                    return self._execute()
+            except BaseException as exc:
+                removed = new and self.is_main and guards.remove_new_run(self.dir, exc)
+                guards.explain_stop(exc, self.dir, removed)
+                raise
 
     def _execute(self) -> dict[str, Any]:
         from accelerate.utils import set_seed
@@ -208,6 +210,7 @@ class Run:
         backbone = self.load_backbone()
         data = self.call("prepare_data", backbone=backbone)
         backbone = self.freeze(backbone)
+        guards.confirm_resume(self, backbone.model)
         results: dict[str, StageResult] = {}
         if self.config.before:
             results["before"] = self.stage("before", backbone, data, keep=True)
@@ -341,18 +344,7 @@ class Run:
     def export(self, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
         """Write the fine-tuned model in plain Hugging Face format to ``out_dir``: a new or
         empty folder (``overwrite`` allows a non-empty one), never inside a run folder."""
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise TlgenError(f"export target {out} is a file; give a folder")
-        for parent in (out, *out.parents):
-            if parent.is_file():
-                raise TlgenError(f"export target {out}: {parent} is a file, not a folder")
-            if (parent / "config.toml").is_file() and (parent / "checkpoints").exists():
-                raise TlgenError(f"export target {out} is inside the run folder {parent}; "
-                                 "export to a folder of its own")
-        if out.is_dir() and any(out.iterdir()) and not overwrite:
-            raise TlgenError(f"export target {out} is not empty; pass --overwrite to replace "
-                             "what is there, or give a new folder")
+        out = check_export_target(out_dir, overwrite)
         backbone = self.load_trained()
         out.mkdir(parents=True, exist_ok=True)
         return self.call("export", backbone=backbone, out_dir=out, merge=merge)

@@ -35,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from . import guards
 from .data import BucketBatchSampler
 from .errors import TlgenError
 from .freeze import count_parameters
@@ -447,10 +448,8 @@ class Trainer:
             raise TlgenError(f"checkpoint {path} is corrupted ({first}); delete that folder "
                              "to resume from the one before, or start a new run") from None
         log = self.run.dir / "metrics.jsonl"
-        if self.run.is_main and log.is_file():  # steps after the checkpoint will be redone
-            kept = [line for line in log.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= self.state.step]
-            log.write_text("".join(line + "\n" for line in kept))
+        if self.run.is_main:  # steps after the checkpoint will be redone
+            guards.cut_metrics_log(log, self.state.step, self.run.log)
         return True
 
 

@@ -15,6 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from tlgen import TlgenError
+from tlgen.files import check_data_file
 
 SONG_BREAK = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 STANZA_BREAK = re.compile(r"\n[ \t]*\n")
@@ -59,8 +60,8 @@ def split_songs(text: str) -> list[str]:
 
 def read_songs(path: Path) -> list[str]:
     """All songs under ``path`` (a file of songs or a folder with one song per file)."""
-    if not path.exists():
-        raise TlgenError(f"data.path {path} does not exist; give a lyrics file or folder")
+    if not path.is_dir():
+        check_data_file(path, "lyrics file or folder", "data.path")
     if path.is_file():
         songs = split_songs(read_text(path))
     else:
