@@ -11,15 +11,23 @@ import click
 
 from . import __version__
 from .errors import PluginError, TlgenError
+from .guards import signals_stop
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The exit code of a stop: 128 + the signal (130 for a plain Ctrl-C)."""
+    return getattr(exc, "exit_code", 130)
 
 
 def _one_line_errors(func):
-    """Print a TlgenError as one line and exit 2, no traceback."""
+    """Print a TlgenError as one line and exit 2, no traceback; SIGTERM stops a command as
+    Ctrl-C does (its cleanup runs), with one line and exit code 143."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with signals_stop():
+                return func(*args, **kwargs)
         except TlgenError as exc:
             if os.environ.get("TLGEN_TRACEBACK"):
                 raise
@@ -33,9 +41,9 @@ def _one_line_errors(func):
             click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt as exc:  # the trainer's Interrupted says where it saved
-            message = str(exc) or "interrupted"
+            message = str(exc) or f"{'SIGTERM' if _exit_code(exc) == 143 else 'SIGINT'}: stopped"
             click.echo(f"Stopped: {message}", err=True)
-            sys.exit(getattr(exc, "exit_code", 130))
+            sys.exit(_exit_code(exc))
 
     return wrapper
 
@@ -81,7 +89,7 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
       tlgen run --plugin ./my_plugin.py --set data.path=songs/
       tlgen run --resume runs/20261122-101500-molecules --steps 400
     """
-    from .files import check_name, writable_folder
+    from .files import check_name, run_folder, writable_folder
     from .run import Run
 
     flags = list(overrides)
@@ -95,11 +103,12 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
                              "config and folder (use --steps/--set to change what may change)")
         if device:
             flags.append(f"train.device={device!r}")
-        the_run = Run.resume(check_name(resume, "--resume"), overrides=flags)
+        the_run = Run.resume(run_folder(resume, "--resume"), overrides=flags)
     else:
         the_run = Run.create(plugin=plugin, config_file=config_file, overrides=flags,
                              output_dir=output_dir, device=device, name=name)
         writable_folder(the_run.dir.parent, "output folder (-o / output_dir)")
+        check_name(the_run.dir, "run folder (--name)")
     the_run.execute()
 
 
@@ -130,10 +139,10 @@ def sample(run_dir, n):
     Example:
       tlgen sample runs/20261122-101500-molecules -n 20
     """
-    from .files import check_name
+    from .files import run_folder
     from .run import Run
 
-    the_run = Run.open(check_name(run_dir, "run folder"))
+    the_run = Run.open(run_folder(run_dir))
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
     for item in the_run.call("sample", backbone=backbone, data=data, n=n, stage="cli"):
@@ -158,11 +167,12 @@ def evaluate(run_dir, n):
     import json
     import time
 
-    from .files import check_name, check_writable_tree
+    from .files import check_writable_tree, run_folder
+    from .guards import discard_on_failure
     from .report import print_table
     from .run import Run
 
-    the_run = Run.open(check_name(run_dir, "run folder"))
+    the_run = Run.open(run_folder(run_dir))
     check_writable_tree(the_run.dir, "run folder", ("evaluations", "samples"))
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
@@ -173,10 +183,11 @@ def evaluate(run_dir, n):
         i += 1
         stage = f"{stage.split('_')[0]}_{i}"
     out = the_run.dir / "evaluations" / f"{stage}.json"
-    out.parent.mkdir(exist_ok=True)
-    result = the_run.stage(stage, backbone, data, n=n)
-    out.write_text(json.dumps({"n": n or the_run.config.sample.n, "metrics": result.metrics},
-                              indent=2, default=float))
+    with discard_on_failure(the_run.dir / "samples" / stage, out.parent, out, what="evaluation"):
+        result = the_run.stage(stage, backbone, data, n=n)
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps({"n": n or the_run.config.sample.n, "metrics": result.metrics},
+                                  indent=2, default=float))
     print_table({**stored, stage: result.metrics})
     click.echo(f"evaluation written to {out}")
 
@@ -197,11 +208,11 @@ def export(run_dir, out_dir, merge, overwrite):
       tlgen export runs/20261122-101500-lyrics out/sonnets-lora            # adapter only
       tlgen export runs/20261122-101500-lyrics out/sonnets --merge         # full model
     """
-    from .files import check_export_target, check_name
+    from .files import check_export_target, run_folder
     from .run import Run
 
     check_export_target(out_dir, overwrite)  # before the run is opened and its model loaded
-    out = Run.open(check_name(run_dir, "run folder")).export(out_dir, merge=merge,
+    out = Run.open(run_folder(run_dir)).export(out_dir, merge=merge,
                                                              overwrite=overwrite)
     click.echo(f"exported to {out}")
 

@@ -148,3 +148,19 @@ def _can_write(folder: Path) -> bool:
     """Whether this process may add entries to ``folder`` (by its effective user)."""
     effective = os.access in os.supports_effective_ids
     return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
+
+
+def run_folder(path: str | Path, what: str = "run folder") -> Path:
+    """A path given as a run folder: a short enough name, and not a file."""
+    path = check_name(path, what)
+    if path.is_file():
+        raise TlgenError(f"{what} {path} is a file; give a run folder (runs/<time>-<plugin>)")
+    return path
+
+
+def read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of ``path``; an unreadable file (permissions, a folder) is one line."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise TlgenError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None

@@ -244,3 +244,25 @@ def remove_new_run(run_dir: Path, exc: BaseException) -> bool:
         shutil.rmtree(run_dir, ignore_errors=True)
         return True
     return False
+
+
+@contextlib.contextmanager
+def discard_on_failure(*paths: Path, what: str = "command") -> Iterator[None]:
+    """For commands that add to a finished run (``tlgen evaluate``): if the block fails or a
+    signal stops it, remove the ``paths`` it was writing, so no partial result is left that
+    looks like one that happened; a bare stop says so."""
+    existed = [p.exists() for p in paths]
+    try:
+        with signals_stop():
+            yield
+    except BaseException as exc:
+        for path in (p for p, was in zip(paths, existed) if not was):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if type(exc) in (KeyboardInterrupt, Stopped) and not str(exc):
+            code = getattr(exc, "exit_code", 130)
+            raise Stopped(f"{signal.Signals(code - 128).name}: the {what} stopped; nothing of "
+                          "it was kept", code) from None
+        raise

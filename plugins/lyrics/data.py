@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from tlgen import TlgenError
-from tlgen.files import check_data_file
+from tlgen.files import check_data_file, read_bytes
 
 SONG_BREAK = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 STANZA_BREAK = re.compile(r"\n[ \t]*\n")
@@ -38,7 +38,7 @@ def default_path() -> Path:
 
 def read_text(path: Path) -> str:
     """The UTF-8 text of ``path``, line ends normalised; binary or other encodings are errors."""
-    raw = path.read_bytes()
+    raw = read_bytes(path, "lyrics file")
     if b"\x00" in raw:
         raise TlgenError(f"{path}: looks like a binary file, not lyrics; give a UTF-8 text file")
     try:

@@ -400,6 +400,45 @@ def test_resume_cannot_change_the_plugin(run_dir):  # 25.21
     refused(result, "--resume cannot change the plugin")
 
 
+# ------------------------------------------------------------------ beyond the list
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_non_finite_number_is_refused(tmp_path, value):
+    result = invoke("run", "--plugin", "molecules", "-o", tmp_path / "out", "--set",
+                    f"train.lr={value}")
+    refused(result, "key 'train.lr': Input should be a finite number")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["sample"], ["evaluate"], ["export", "OUT"],
+                                     ["run", "--resume"]])
+def test_a_file_given_as_a_run_folder_is_named_a_file(tmp_path, command):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in command]
+    args = [*args[:1], afile, *args[1:]] if command[0] == "export" else [*args, afile]
+    result = invoke(*args)
+    refused(result, "afile is a file; give a run folder")
+    assert afile.read_text() == "x" and not (tmp_path / "out").exists()
+
+
+def test_a_run_name_too_long_is_refused(tmp_path):
+    result = invoke("run", "--plugin", "molecules", "-o", tmp_path / "out", "--name", "n" * 300)
+    refused(result, "run folder (--name)")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # a second process that loads the model and samples: ~25 s
+def test_sigterm_during_evaluate_keeps_nothing_of_it(run_dir):
+    with unchanged(run_dir):
+        proc = start("evaluate", run_dir, "-n", "20000")
+        wait_for(lambda: any(" train, " in line for line in [proc.stdout.readline()]), proc)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        done = finish(proc)
+    refused(done, "SIGTERM: the evaluation stopped; nothing of it was kept", want=143,
+            prefix="Stopped: ")
+
+
 # ------------------------------------------------------------------ earlier refusals
 @pytest.mark.parametrize("n", ["0", "-1"])
 def test_sample_refuses_fewer_than_one(finished_run, n):
