@@ -41,7 +41,8 @@ def _one_line_errors(func):
             click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt as exc:  # the trainer's Interrupted says where it saved
-            message = str(exc) or f"{'SIGTERM' if _exit_code(exc) == 143 else 'SIGINT'}: stopped"
+            name = "SIGTERM" if _exit_code(exc) == 143 else "SIGINT"
+            message = str(exc) or f"{name}: stopped"
             click.echo(f"Stopped: {message}", err=True)
             sys.exit(_exit_code(exc))
 

@@ -116,13 +116,18 @@ def check_data_file(path: str | Path, what: str, key: str) -> Path:
 
 
 def read_text(path: Path, what: str = "data file") -> str:
-    """The text of ``path`` (gunzipped when it ends in ``.gz``; bad bytes replaced); a
-    truncated or corrupt archive is one line naming the file."""
+    """The text of ``path`` (gunzipped when it ends in ``.gz``; bad bytes replaced)."""
+    return read_data(path, what).decode("utf-8", errors="replace")
+
+
+def read_data(path: Path, what: str = "data file") -> bytes:
+    """The bytes of ``path``, gunzipped when it ends in ``.gz``: a truncated or corrupt
+    archive is one line naming the file, not an error deep inside a parser."""
     try:
         if path.suffix.lower() == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+            with gzip.open(path, "rb") as handle:
                 return handle.read()
-        return path.read_text(encoding="utf-8", errors="replace")
+        return path.read_bytes()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise TlgenError(f"{what} {path}: the gzip archive is truncated or corrupt "
                          f"({exc}); re-create it") from None

@@ -125,11 +125,18 @@ def checkpoint_keys(path: Path) -> list[str]:
                          "run") from None
 
 
-def check_resumable(run_dir: str | Path) -> Path | None:
+def check_resumable(run_dir: str | Path, config=None) -> Path | None:
     """Before a resume writes anything: the last checkpoint (None: none yet, training starts
-    over) is complete and readable, and metrics.jsonl can be read."""
+    over) is complete and readable, lies within the (new) ``max_steps`` of ``config``, and
+    metrics.jsonl can be read."""
     run_dir = Path(run_dir)
     last = latest_checkpoint(run_dir)
+    if last is not None and config is not None:
+        key = "reward" if config.train.mode == "reward" else "train"
+        steps, done = getattr(config, key).max_steps, int(last.name.split("-")[1])
+        if steps < done:
+            raise TlgenError(f"--resume: {key}.max_steps {steps} is below the {done} steps "
+                             f"already trained ({last.name}); give at least {done}")
     if last is not None:
         for name in REQUIRED:
             if not (last / name).is_file():

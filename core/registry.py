@@ -51,6 +51,9 @@ class PluginManager(pluggy.PluginManager):
         """Register ``package.module`` or ``path/to/file.py``; return its plugin name."""
         if spec.endswith(".py") or "/" in spec:
             path = check_name(spec, "plugin file")
+            if path.is_dir():
+                raise TlgenError(f"plugin {short(spec)} is a folder; give its plugin file "
+                                 "(file.py), package.module or an installed name")
             if not path.is_file():
                 raise TlgenError(f"plugin file {short(spec)} does not exist")
             name = path.stem

@@ -132,7 +132,7 @@ class Run:
         if refused:
             raise TlgenError(f"--resume cannot change {', '.join(refused)}: it would no longer "
                              "continue the same run; start a new run with that setting instead")
-        guards.check_resumable(run.dir)
+        guards.check_resumable(run.dir, run.config)
         if changed:  # written by guards.confirm_resume once the checkpoint is known to fit
             line = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
             run.resume_record = (cfg.dump(run.config), line)

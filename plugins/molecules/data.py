@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlgen import TlgenError
-from tlgen.files import check_data_file, read_text
+from tlgen.files import check_data_file, read_data, read_text
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "smi", "molecule")
 
@@ -109,9 +110,8 @@ def _read_sdf(path: Path, property_column: str | None) -> Source:
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
-    opener = gzip.open if path.suffix == ".gz" else open
     rows = []
-    with opener(path, "rb") as handle:
+    with io.BytesIO(read_data(path)) as handle:
         for number, mol in enumerate(Chem.ForwardSDMolSupplier(handle), start=1):
             if mol is None:
                 rows.append(Row(number, None))

@@ -510,3 +510,9 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path):
         assert f"previous checkpoint {sorted(names)[-1]} is intact" in result.output
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_resume_to_fewer_steps_than_trained_is_refused(run_dir):
+    with unchanged(run_dir):
+        result = invoke("run", "--resume", run_dir, "--steps", "1")
+    refused(result, "train.max_steps 1 is below the 2 steps already trained (step-00000002)")

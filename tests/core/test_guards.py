@@ -95,7 +95,8 @@ def test_check_resumable_refuses_an_incomplete_or_corrupt_checkpoint(tmp_path):
 def test_a_checkpoint_of_another_model_does_not_match(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
     model[0].requires_grad_(False)  # frozen: not in the checkpoint
-    own = _checkpoint(tmp_path / "own", {f"1.{k}": v.clone() for k, v in model[1].state_dict().items()})
+    trained = {f"1.{k}": v.clone() for k, v in model[1].state_dict().items()}
+    own = _checkpoint(tmp_path / "own", trained)
     check_checkpoint_matches(model, own)
     foreign = _checkpoint(tmp_path / "foreign", {"conv_in.weight": torch.zeros(1)})
     with pytest.raises(TlgenError, match="does not belong to this run's model: 0 of its 1"):
