@@ -175,7 +175,9 @@ def confirm_resume(run, model) -> None:
     pending = getattr(run, "resume_record", None)
     if pending:
         config_text, line = pending
-        (run.dir / "config.toml").write_text(config_text, encoding="utf-8")
+        tmp = run.dir / ".config.toml.tmp"  # replaced in one step: a reader never sees half
+        tmp.write_text(config_text, encoding="utf-8")
+        os.replace(tmp, run.dir / "config.toml")
         with open(run.dir / "resumes.log", "a", encoding="utf-8") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed with {line}\n")
         run.log(f"resuming with {line} (recorded in config.toml and resumes.log)")
