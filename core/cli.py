@@ -209,12 +209,10 @@ def export(run_dir, out_dir, merge, overwrite):
       tlgen export runs/20261122-101500-lyrics out/sonnets-lora            # adapter only
       tlgen export runs/20261122-101500-lyrics out/sonnets --merge         # full model
     """
-    from .files import check_export_target, run_folder
+    from .files import run_folder
     from .run import Run
 
-    check_export_target(out_dir, overwrite)  # before the run is opened and its model loaded
-    out = Run.open(run_folder(run_dir)).export(out_dir, merge=merge,
-                                                             overwrite=overwrite)
+    out = Run.open(run_folder(run_dir)).export(out_dir, merge=merge, overwrite=overwrite)
     click.echo(f"exported to {out}")
 
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -160,6 +161,14 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
             proc.kill()
             pytest.fail("timed out waiting for the command")
         time.sleep(0.1)
+
+
+def config_written(path: Path) -> bool:
+    """Whether the run's config.toml is complete (it may be seen while being written)."""
+    try:
+        return "plugin" in tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
 
 
 def holds_lock(proc: subprocess.Popen, folder: Path) -> bool:
@@ -344,7 +353,11 @@ def test_a_signal_before_training_leaves_no_folder_and_says_so(tmp_path, signum,
     out = tmp_path / "out"  # 25.16, 25.17: killed while the data is prepared
     proc = start("run", "--plugin", "molecules", "-o", out, *TINY, "--set", "before=true",
                  "--set", "sample.n=500")
-    wait_for(lambda: any(out.glob("*/config.toml")), proc)
+    wait_for(lambda: any(config_written(p) for p in out.glob("*/config.toml")), proc)
+    new = next(out.iterdir())
+    assert holds_lock(proc, new)
+    # a resume of a run that another process is still writing is refused
+    refused(invoke("run", "--resume", new), "is in use by another tlgen process")
     proc.send_signal(signum)
     done = finish(proc)
     name = signal.Signals(signum).name
