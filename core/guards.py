@@ -73,15 +73,16 @@ def read_metrics_log(path: Path) -> tuple[list[str], str | None]:
     a crash mid-write leaves, was dropped; any other unreadable line names the file."""
     if not path.is_file():
         return [], None
-    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-             if line.strip()]
-    for number, line in enumerate(lines, start=1):
+    numbered = [(n, line) for n, line in enumerate(
+        path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1) if line.strip()]
+    lines = [line for _, line in numbered]
+    for i, (number, line) in enumerate(numbered):
         try:
             record = json.loads(line)
             if not isinstance(record, dict) or not isinstance(record.get("step"), int):
                 raise ValueError("no integer 'step'")
         except ValueError as exc:
-            if number == len(lines):
+            if i == len(numbered) - 1:
                 return lines[:-1], (f"{path}: dropped a torn last line ({short(line)}), as a "
                                     "crash while writing leaves")
             raise TlgenError(f"{path}, line {number}: not a metrics record ({short(str(exc))}); "

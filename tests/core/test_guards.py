@@ -68,8 +68,8 @@ def test_a_torn_last_metrics_line_is_dropped_with_a_note(tmp_path):
 
 def test_a_bad_line_before_the_last_names_the_file_and_line(tmp_path):
     log = tmp_path / "metrics.jsonl"
-    log.write_text('{"step": 1}\n[1, 2]\n{"step": 3}\n')
-    with pytest.raises(TlgenError, match=r"metrics.jsonl, line 2: not a metrics record"):
+    log.write_text('{"step": 1}\n\n[1, 2]\n{"step": 3}\n')  # numbered as an editor shows it
+    with pytest.raises(TlgenError, match=r"metrics.jsonl, line 3: not a metrics record"):
         read_metrics_log(log)
 
 
