@@ -30,9 +30,9 @@ def check_name(path: str | Path, what: str) -> Path:
     limit = 255
     for part in path.parts:
         if len(os.fsencode(part)) > limit:
-            raise TlgenError(f"{what} {short(str(path))}: the name {short(part)} is "
-                             f"{len(os.fsencode(part))} bytes, longer than the {limit} a file "
-                             "name may have; use a shorter name")
+            raise TlgenError(f"{what}: the name {short(part)} is {len(os.fsencode(part))} "
+                             f"bytes, longer than the {limit} a file name may have; use a "
+                             "shorter name")
     if len(os.fsencode(str(path.absolute()))) >= 4096:
         raise TlgenError(f"{what} {short(str(path))}: the path is longer than 4,096 bytes; "
                          "use a shorter one")
@@ -91,8 +91,9 @@ def check_writable_tree(folder: Path, what: str, inside: tuple[str, ...] = ()) -
     command that adds files there checks before it loads or computes anything."""
     for path in (folder, *(folder / name for name in inside)):
         if path.exists() and not _can_write(path):
-            raise TlgenError(f"{what} {folder}: {path} is read-only for this user; this command "
-                             "writes its results there (make it writable, or copy the run)")
+            where = f"{what} {folder}" + (f": {path}" if path != folder else "")
+            raise TlgenError(f"{where} is read-only for this user; this command writes its "
+                             "results there (make it writable, or copy the run)")
 
 
 def check_data_file(path: str | Path, what: str, key: str) -> Path:
