@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlgen import TlgenError
+from tlgen.files import check_name
 
 from .config import ArtData, ArtSample
 
@@ -65,7 +66,7 @@ def image_files(spec: str, key: str) -> list[Path]:
     found = builtin(spec)
     if found is not None:
         return found
-    path = Path(spec).expanduser()
+    path = check_name(spec, f"config key '{key}':")
     if path.is_file():
         return [path]
     if not path.is_dir():
