@@ -21,7 +21,8 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def check_name(name: str) -> None:
-    """Raise a TlgenError unless ``name`` is a lower-case Python identifier no installed plugin uses."""
+    """Raise a TlgenError unless ``name`` is a lower-case Python identifier that no installed
+    plugin uses."""
     if not NAME.fullmatch(name):
         raise TlgenError(f"plugin name {name!r}: use a lower-case Python identifier "
                          "(letters, digits, _; starting with a letter), e.g. music or abc_tunes")
