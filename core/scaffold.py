@@ -22,7 +22,8 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def check_name(name: str) -> None:
-    """Raise a TlgenError unless ``name`` is a lower-case Python identifier no installed plugin uses."""
+    """Raise a TlgenError unless ``name`` is a lower-case Python identifier that no installed
+    plugin uses."""
     if not NAME.fullmatch(name):
         raise TlgenError(f"plugin name {short(name)}: use a lower-case Python identifier of at "
                          "most 64 characters (letters, digits, _; starting with a letter), e.g. "
