@@ -41,15 +41,11 @@ def load(cfg: ArtBackbone, path: str | None) -> Backbone:
 
 def load_pipeline(path: str) -> DiffusionPipeline:
     """``DiffusionPipeline.from_pretrained(path)`` with one-line errors for bad folders and ids."""
-    folder = Path(path).expanduser()
-    if folder.exists() and not (folder / "model_index.json").is_file():
-        raise TlgenError(f"backbone.path {path} is not a diffusion pipeline folder (no "
-                         "model_index.json); give a folder saved by DiffusionPipeline."
-                         "save_pretrained or a hub id")
-    if not folder.exists() and (path.startswith((".", "/", "~")) or path.count("/") != 1):
-        raise TlgenError(f"backbone.path {path}: no such folder, and not a hub id (org/name)")
+    from tlgen.lm import resolve_source
+
+    source = resolve_source(path, marker="model_index.json")  # a pipeline folder or a hub id
     try:
-        pipe = DiffusionPipeline.from_pretrained(str(folder) if folder.exists() else path)
+        pipe = DiffusionPipeline.from_pretrained(source)
     except Exception as exc:  # the hub unreachable, a broken folder: name it, no traceback
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TlgenError(f"backbone.path {path}: could not load the pipeline ({first})") from None
