@@ -20,7 +20,6 @@ Optuna's heartbeat, which does the same for workers on other machines.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -34,6 +33,7 @@ from .sweep_spec import SweepSpec, read_spec
 
 JOURNAL = "study.journal"
 SPEC = "sweep.toml"
+SURPLUS = "not run: the study already had its n_trials"
 
 
 class Surplus(Exception):
@@ -74,7 +74,7 @@ def open_storage(spec: SweepSpec, folder: Path, create: bool = True):
         if spec.storage.startswith(("journal:", "file:")):
             return JournalStorage(JournalFileBackend(spec.storage.split(":", 1)[1]))
         return RDBStorage(spec.storage, heartbeat_interval=30, grace_period=120,
-                          failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
+                          heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=3))
     except (optuna.exceptions.StorageInternalError, ImportError, OSError, ValueError) as exc:
         detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise TlgenError(f"storage {spec.storage!r} cannot be reached: {detail}") from None
@@ -214,7 +214,8 @@ def objective(spec: SweepSpec, folder: Path, twin_study, trial, device: str | No
                                                             "WAITING")]
     if len(live) >= spec.n_trials:
         trial.study.stop()
-        raise Surplus(f"the study already has its {spec.n_trials} trials")
+        trial.set_user_attr("error", SURPLUS)
+        raise Surplus(SURPLUS)
     params = {p.key: p.suggest(trial) for p in spec.space}
     trial.set_user_attr("worker", _me())
     twin = twin_study.ask()
@@ -337,7 +338,6 @@ def work(spec: SweepSpec, folder: Path, device: str | None = None, bar=None) -> 
     storage = open_storage(spec, folder)
     study, twin = load_studies(spec, storage)
     study.set_user_attr("fingerprint", spec.fingerprint())
-    recover(storage, study, twin)
     failures = [0]
 
     def after_trial(study, frozen) -> None:
@@ -389,7 +389,12 @@ def sweep(config: str | None = None, out: str | None = None, n_trials: int | Non
     if workers < 1:
         raise TlgenError("--workers must be at least 1")
     spec, folder = prepare(config, out, resume, n_trials)
-    study, _ = load_studies(spec, open_storage(spec, folder))
+    storage = open_storage(spec, folder)
+    study, twin = load_studies(spec, storage)
+    failed = recover(storage, study, twin)  # once, before any worker asks for a trial
+    if failed:
+        print(f"trial(s) {', '.join(map(str, failed))} were left RUNNING by a dead worker: "
+              "failed, and their parameters queued again")
     bar = tqdm(total=spec.n_trials, desc="sweep trials", initial=min(finished(study),
                                                                        spec.n_trials))
     if workers == 1:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from .report import fmt, plt
+from .sweep import SURPLUS
 from .sweep_spec import SweepSpec
 
 
@@ -17,11 +18,13 @@ def trial_rows(spec: SweepSpec, study, folder: Path) -> list[dict]:
     the link to its run report (relative to the sweep folder)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("error", "").startswith("the study already has"):
+        if t.user_attrs.get("error") == SURPLUS:
             continue
         run_dir = t.user_attrs.get("run_dir")
-        report = Path(run_dir) / "report.html" if run_dir else None
-        link = os.path.relpath(report, folder) if report and report.is_file() else None
+        link = None  # the run's report, or its folder where it stopped before one (pruned)
+        if run_dir and Path(run_dir).is_dir():
+            report = Path(run_dir) / "report.html"
+            link = os.path.relpath(report if report.is_file() else run_dir, folder)
         values = list(t.values) if t.values else [None] * len(spec.objectives)
         note = t.user_attrs.get("error", "")
         if "retry_of" in t.user_attrs:

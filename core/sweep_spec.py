@@ -131,7 +131,8 @@ def read_spec(path: str | Path, n_trials: int | None = None) -> SweepSpec:
         sampler=_choice(section, "sampler", SAMPLERS, where),
         pruner=_choice(section, "pruner", PRUNERS, where),
         storage=section.get("storage"), seed=section.get("seed", 0),
-        study_name=section.get("study_name", path.stem),
+        study_name=section.get("study_name", path.stem if path.stem != "sweep"
+                               else f"{Path(str(plugin)).stem}-sweep"),
         warmup_steps=section.get("warmup_steps", 0))
     if not spec.space:
         raise TlgenError(f"{where}: the search space is empty; add [sweep.space] keys")
