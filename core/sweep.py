@@ -19,19 +19,14 @@ Optuna's heartbeat, which does the same for workers on other machines.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import socket
 import time
 from pathlib import Path
-from typing import Any
 
 from .errors import StopTraining, TlgenError
 from .hookspecs import hookimpl
 from .sweep_spec import SweepSpec, read_spec
+from .sweep_study import finished, load_studies, open_storage, recover, worker_id
 
-JOURNAL = "study.journal"
 SPEC = "sweep.toml"
 SURPLUS = "not run: the study already had its n_trials"
 
@@ -58,150 +53,6 @@ class PruneOnEvaluate:
             raise StopTraining(f"pruned at step {step} (val_loss {logs['val_loss']:.4f})")
 
 
-# ---------------------------------------------------------------- study and storage
-def open_storage(spec: SweepSpec, folder: Path, create: bool = True):
-    """The study's storage: the URL in the spec, else a journal file in the folder. An
-    unreachable URL is one line."""
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
-    from optuna.storages.journal import JournalFileBackend
-
-    if not spec.storage:
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
-    try:
-        if spec.storage.startswith(("journal:", "file:")):
-            return JournalStorage(JournalFileBackend(spec.storage.split(":", 1)[1]))
-        return RDBStorage(spec.storage, heartbeat_interval=30, grace_period=120,
-                          heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=3))
-    except (optuna.exceptions.StorageInternalError, ImportError, OSError, ValueError) as exc:
-        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise TlgenError(f"storage {spec.storage!r} cannot be reached: {detail}") from None
-    except Exception as exc:  # sqlalchemy's own errors (a bad URL, a refused connection)
-        if type(exc).__module__.startswith("sqlalchemy"):
-            raise TlgenError(f"storage {spec.storage!r} cannot be reached: "
-                             f"{str(exc).splitlines()[0][:160]}") from None
-        raise
-
-
-def make_sampler(spec: SweepSpec):
-    import optuna
-
-    if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=spec.seed)
-    if spec.sampler == "qmc":
-        return optuna.samplers.QMCSampler(seed=spec.seed)
-    startup = max(3, min(10, spec.n_trials // 3))
-    with _quiet_experimental():
-        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=spec.seed,
-                                          n_startup_trials=startup, constant_liar=True)
-
-
-def make_pruner(spec: SweepSpec):
-    import optuna
-
-    startup = max(2, min(5, spec.n_trials // 4))
-    if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup)
-    if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    if spec.pruner == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner()
-    return optuna.pruners.NopPruner()
-
-
-def load_studies(spec: SweepSpec, storage):
-    """The main study (the objectives) and its pruning twin (val_loss, minimised)."""
-    import optuna
-
-    with _quiet_experimental():
-        study = optuna.create_study(
-            storage=storage, study_name=spec.study_name, load_if_exists=True,
-            sampler=make_sampler(spec), directions=list(spec.objectives.values()))
-        twin = optuna.create_study(storage=storage, study_name=f"{spec.study_name}:val_loss",
-                                   load_if_exists=True, pruner=make_pruner(spec),
-                                   direction="minimize")
-    return study, twin
-
-
-@contextlib.contextmanager
-def _quiet_experimental():
-    import warnings
-
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
-
-
-def counts(study) -> dict[str, int]:
-    from collections import Counter
-
-    return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
-
-
-def finished(study) -> int:
-    found = counts(study)
-    return found.get("COMPLETE", 0) + found.get("PRUNED", 0)
-
-
-# ---------------------------------------------------------------- crash recovery
-def _me() -> dict[str, Any]:
-    import psutil
-
-    return {"host": socket.gethostname(), "pid": os.getpid(),
-            "started": psutil.Process().create_time()}
-
-
-def _alive(worker: dict | None) -> bool:
-    """Whether the worker that owns a RUNNING trial still runs (only knowable on its host:
-    elsewhere it is presumed alive, and the storage's heartbeat is what fails it)."""
-    import psutil
-
-    if not worker or worker.get("host") != socket.gethostname():
-        return True
-    try:
-        return abs(psutil.Process(worker["pid"]).create_time() - worker["started"]) < 1e-3
-    except psutil.Error:
-        return False
-
-
-def recover(storage, study, twin) -> list[int]:
-    """Fail the RUNNING trials of dead workers on this machine (and their pruning twins)
-    and re-enqueue their parameters (once per trial); return the failed trials' numbers."""
-    from optuna.trial import TrialState
-
-    def fail(name: str, number: int) -> None:
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(name), number)
-        if storage.get_trial(trial_id).state == TrialState.RUNNING:
-            storage.set_trial_user_attr(trial_id, "error", "its worker died")
-            storage.set_trial_state_values(trial_id, TrialState.FAIL)
-
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials}
-    failed = []
-    for t in trials:
-        dead = t.state == TrialState.RUNNING and not _alive(t.user_attrs.get("worker"))
-        if dead:
-            fail(study.study_name, t.number)
-            if "twin" in t.user_attrs:
-                fail(twin.study_name, t.user_attrs["twin"])
-            failed.append(t.number)
-            run_dir = t.user_attrs.get("run_dir")
-            if run_dir and not (Path(run_dir) / "checkpoints").is_dir():
-                shutil.rmtree(run_dir, ignore_errors=True)  # nothing in it to continue from
-        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
-        if (dead or interrupted) and t.number not in retried:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number,
-                                                      "resume_dir": t.user_attrs.get("run_dir")})
-    return failed
-
-
 # ---------------------------------------------------------------- one trial
 def objective(spec: SweepSpec, folder: Path, twin_study, trial, device: str | None = None):
     """Run one trial as an ordinary run; its "after" metrics are the objective values."""
@@ -217,7 +68,7 @@ def objective(spec: SweepSpec, folder: Path, twin_study, trial, device: str | No
         trial.set_user_attr("error", SURPLUS)
         raise Surplus(SURPLUS)
     params = {p.key: p.suggest(trial) for p in spec.space}
-    trial.set_user_attr("worker", _me())
+    trial.set_user_attr("worker", worker_id())
     twin = twin_study.ask()
     trial.set_user_attr("twin", twin.number)
     pruning = PruneOnEvaluate(twin, spec.warmup_steps)
@@ -373,15 +224,21 @@ def best_text(spec: SweepSpec, study) -> str:
 
 
 def _worker_main(config_path: str, n_trials: int, folder: str, device: str | None) -> None:
-    spec = read_spec(config_path, n_trials)
-    work(spec, Path(folder), device)
+    """A spawned worker process: one line and exit 2 on bad input, quiet on Ctrl-C."""
+    import sys
+
+    try:
+        work(read_spec(config_path, n_trials), Path(folder), device)
+    except TlgenError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def sweep(config: str | None = None, out: str | None = None, n_trials: int | None = None,
           workers: int = 1, resume: str | None = None, device: str | None = None) -> Path:
-    """Run (or resume) a sweep; write sweep.html and best.toml; return the folder."""
-    import multiprocessing
-
+    """Run (or resume) a sweep; write sweep.html and best.toml; return the page."""
     from tqdm.auto import tqdm
 
     from .sweep_report import write_sweep_report
@@ -397,6 +254,21 @@ def sweep(config: str | None = None, out: str | None = None, n_trials: int | Non
               "failed, and their parameters queued again")
     bar = tqdm(total=spec.n_trials, desc="sweep trials", initial=min(finished(study),
                                                                        spec.n_trials))
+    try:
+        _run_workers(spec, folder, workers, device, study, bar)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted: `tlgen sweep --resume {folder}` continues the "
+                                "sweep (an interrupted trial from its last checkpoint)") from None
+    bar.update(min(finished(study), spec.n_trials) - bar.n)
+    bar.close()
+    return write_sweep_report(spec, study, folder)
+
+
+def _run_workers(spec: SweepSpec, folder: Path, workers: int, device: str | None, study,
+                 bar) -> None:
+    """This process as the one worker, or ``workers`` spawned processes on one study."""
+    import multiprocessing
+
     if workers == 1:
         work(spec, folder, device, bar)
     else:
@@ -412,34 +284,5 @@ def sweep(config: str | None = None, out: str | None = None, n_trials: int | Non
             bar.set_postfix_str(best_text(spec, study))
         if any(p.exitcode for p in procs):
             raise TlgenError(f"{sum(bool(p.exitcode) for p in procs)} of {workers} workers "
-                             f"failed; `tlgen sweep --resume {folder}` continues the study")
-    bar.update(min(finished(study), spec.n_trials) - bar.n)
-    bar.close()
-    return write_sweep_report(spec, study, folder)
-
-
-def best_config(spec: SweepSpec, study, folder: Path) -> Path | None:
-    """best.toml: the best trial's resolved config (several objectives: of the Pareto
-    trials, the best on the first objective), ready for ``tlgen run --config``."""
-    import tomli_w
-
-    from . import config as cfg
-
-    try:
-        front = study.best_trials
-    except ValueError:
-        return None
-    sign = 1 if next(iter(spec.objectives.values())) == "minimize" else -1
-    front = sorted(front, key=lambda t: sign * t.values[0])
-    if not front:
-        return None
-    best = front[0]
-    raw = cfg.read_toml(Path(best.user_attrs["run_dir"]) / "config.toml")
-    raw["output_dir"], raw["name"] = "runs", f"{spec.study_name}-best"
-    values = ", ".join(f"{k} {v:.4g}" for k, v in zip(spec.objectives, best.values))
-    header = (f"# {spec.study_name}: trial {best.number} ({values}); its run: "
-              f"{best.user_attrs['run_dir']}\n# reproduce: tlgen run --config {folder}/best.toml\n")
-    path = folder / "best.toml"
-    path.write_text(header + tomli_w.dumps(raw), encoding="utf-8")
-    return path
-
+                             f"failed (their error is above); `tlgen sweep --resume {folder}` "
+                             "continues the study")

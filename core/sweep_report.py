@@ -84,7 +84,7 @@ def write_sweep_report(spec: SweepSpec, study, folder: Path) -> Path:
     """Write sweep.html, trials.json and best.toml in the sweep folder; return the page."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    from .sweep import best_config, counts
+    from .sweep_study import counts
 
     rows = trial_rows(spec, study, folder)
     (folder / "trials.json").write_text(json.dumps(rows, indent=2, default=str))
@@ -106,3 +106,30 @@ def write_sweep_report(spec: SweepSpec, study, folder: Path) -> Path:
     out = folder / "sweep.html"
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def best_config(spec: SweepSpec, study, folder: Path) -> Path | None:
+    """best.toml: the best trial's resolved config (several objectives: of the Pareto
+    trials, the best on the first objective), ready for ``tlgen run --config``."""
+    import tomli_w
+
+    from . import config as cfg
+
+    try:
+        front = study.best_trials
+    except ValueError:
+        return None
+    sign = 1 if next(iter(spec.objectives.values())) == "minimize" else -1
+    front = sorted(front, key=lambda t: sign * t.values[0])
+    if not front:
+        return None
+    best = front[0]
+    raw = cfg.read_toml(Path(best.user_attrs["run_dir"]) / "config.toml")
+    raw["output_dir"], raw["name"] = "runs", f"{spec.study_name}-best"
+    values = ", ".join(f"{k} {v:.4g}" for k, v in zip(spec.objectives, best.values))
+    header = (f"# {spec.study_name}: trial {best.number} ({values}); its run: "
+              f"{best.user_attrs['run_dir']}\n# reproduce: tlgen run --config {folder}/best.toml\n")
+    path = folder / "best.toml"
+    path.write_text(header + tomli_w.dumps(raw), encoding="utf-8")
+    return path
+

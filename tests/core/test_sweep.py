@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from tlgen import Run
 from tlgen.cli import main
-from tlgen.sweep import SURPLUS, load_studies, open_storage, prepare, sweep, work
+from tlgen.sweep import SURPLUS, prepare, sweep, work
+from tlgen.sweep_study import load_studies, open_storage
 
 from .conftest import CHARLM
 
@@ -54,6 +55,7 @@ def states(folder):
     return [(t.number, t.state.name, t.params, t.user_attrs) for t in study.trials]
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_its_trials_as_runs_and_best_toml_reproduces_the_best(tmp_path):
     folder = tmp_path / "sw"
     page = sweep(str(write(tmp_path)), str(folder), n_trials=4, device="cpu")
