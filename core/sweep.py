@@ -181,13 +181,11 @@ def _write_folder(spec: SweepSpec, config: str, folder: Path) -> None:
         "before", False)}), encoding="utf-8")
 
 
-def work(spec: SweepSpec, folder: Path, device: str | None = None, bar=None) -> None:
+def work(spec: SweepSpec, folder: Path, device: str | None = None, bar=None,
+         worker: int = 0) -> None:
     """One worker: run trials until the study has ``n_trials`` complete or pruned ones."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(spec, folder)
-    study, twin = load_studies(spec, storage)
+    study, twin = load_studies(spec, storage, worker)
     study.set_user_attr("fingerprint", spec.fingerprint())
     failures = [0]
 
@@ -223,12 +221,13 @@ def best_text(spec: SweepSpec, study) -> str:
     return f"pareto front: {len(best)} trial(s)"
 
 
-def _worker_main(config_path: str, n_trials: int, folder: str, device: str | None) -> None:
+def _worker_main(config_path: str, n_trials: int, folder: str, device: str | None,
+                 worker: int) -> None:
     """A spawned worker process: one line and exit 2 on bad input, quiet on Ctrl-C."""
     import sys
 
     try:
-        work(read_spec(config_path, n_trials), Path(folder), device)
+        work(read_spec(config_path, n_trials), Path(folder), device, worker=worker)
     except TlgenError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -274,8 +273,8 @@ def _run_workers(spec: SweepSpec, folder: Path, workers: int, device: str | None
     else:
         ctx = multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=_worker_main, args=(str(folder / SPEC), spec.n_trials,
-                                                         str(folder), device))
-                 for _ in range(workers)]
+                                                         str(folder), device, i))
+                 for i in range(workers)]
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs):

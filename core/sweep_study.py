@@ -42,18 +42,22 @@ def open_storage(spec: SweepSpec, folder: Path, create: bool = True):
         raise
 
 
-def make_sampler(spec: SweepSpec):
+def make_sampler(spec: SweepSpec, offset: int = 0):
+    """The sampler; ``offset`` (a worker's index and the trials already in the study) varies
+    the seed, so workers, and a resumed sweep, do not repeat each other's random draws."""
     import optuna
 
+    seed = spec.seed + offset
+
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=spec.seed)
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if spec.sampler == "qmc":
         return optuna.samplers.QMCSampler(seed=spec.seed)
     startup = max(3, min(10, spec.n_trials // 3))
     with _quiet_experimental():
-        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=spec.seed,
+        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed,
                                           n_startup_trials=startup, constant_liar=True)
 
 
@@ -70,14 +74,17 @@ def make_pruner(spec: SweepSpec):
     return optuna.pruners.NopPruner()
 
 
-def load_studies(spec: SweepSpec, storage):
+def load_studies(spec: SweepSpec, storage, worker: int = 0):
     """The main study (the objectives) and its pruning twin (val_loss, minimised)."""
     import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     with _quiet_experimental():
         study = optuna.create_study(
             storage=storage, study_name=spec.study_name, load_if_exists=True,
-            sampler=make_sampler(spec), directions=list(spec.objectives.values()))
+            directions=list(spec.objectives.values()))
+        study.sampler = make_sampler(spec, 1000 * worker + len(study.get_trials(deepcopy=False)))
         twin = optuna.create_study(storage=storage, study_name=f"{spec.study_name}:val_loss",
                                    load_if_exists=True, pruner=make_pruner(spec),
                                    direction="minimize")

@@ -106,6 +106,8 @@ def test_two_workers_share_one_journal_without_duplicates(tmp_path):
                for _, s, _, attrs in found)
     workers = {attrs["worker"]["pid"] for _, s, _, attrs in found if s == "COMPLETE"}
     assert len(workers) == 2
+    params = [json.dumps(p, sort_keys=True) for _, s, p, _ in found if s == "COMPLETE"]
+    assert len(set(params)) == len(params), "workers drew the same parameters"
 
 
 @pytest.mark.slow
