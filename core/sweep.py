@@ -69,9 +69,7 @@ def objective(spec: SweepSpec, folder: Path, twin_study, trial, device: str | No
         raise Surplus(SURPLUS)
     params = {p.key: p.suggest(trial) for p in spec.space}
     trial.set_user_attr("worker", worker_id())
-    twin = twin_study.ask()
-    trial.set_user_attr("twin", twin.number)
-    pruning = PruneOnEvaluate(twin, spec.warmup_steps)
+    pruning = PruneOnEvaluate(None, spec.warmup_steps)  # its twin trial once the run exists
     resume_dir = trial.user_attrs.get("resume_dir")
     if resume_dir and (Path(resume_dir) / "checkpoints").is_dir():
         run = Run.resume(resume_dir, extra_plugins=[pruning])
@@ -80,6 +78,8 @@ def objective(spec: SweepSpec, folder: Path, twin_study, trial, device: str | No
                          output_dir=folder / "trials", name=f"trial-{trial.number:03d}",
                          device=device, extra_plugins=[pruning])
     trial.set_user_attr("run_dir", str(run.dir))
+    pruning.twin = twin = twin_study.ask()
+    trial.set_user_attr("twin", twin.number)
     start = time.perf_counter()
     try:
         summary = run.execute()
