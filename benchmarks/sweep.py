@@ -16,6 +16,8 @@ Runs, in order (each part timed; one thread per run):
     python benchmarks/sweep.py --out /tmp/sweep-bench                # 12 trials
     python benchmarks/sweep.py --out /tmp/sweep-bench --trials 8 --workers 2 --verify-pruned
     python benchmarks/sweep.py --out /tmp/sweep-bench --resume       # continue part 1
+    python benchmarks/sweep.py --out /tmp/b --trials 6 --workers 2 --set sample.n=500 \
+        --space 'train.max_steps={low=60, high=180, step=40}' --defaults-run runs/<defaults>
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def timed(label: str, func, *args, **kwargs):
     return out
 
 
-def with_overrides(example: Path, overrides: list[str], out: Path) -> Path:
-    """The example sweep file with extra fixed keys (e.g. a smaller sample.n)."""
+def with_overrides(example: Path, overrides: list[str], space: list[str], out: Path) -> Path:
+    """The example sweep file with extra fixed keys (e.g. a smaller sample.n) and replaced
+    space entries (``--space 'train.max_steps={low=60, high=180, step=40}'``)."""
     import tomllib
 
     import tomli_w
@@ -49,6 +52,9 @@ def with_overrides(example: Path, overrides: list[str], out: Path) -> Path:
     for assignment in overrides:
         key, _, value = assignment.partition("=")
         raw["sweep"].setdefault("fixed", {})[key] = tomllib.loads(f"v = {value}")["v"]
+    for assignment in space:
+        key, _, value = assignment.partition("=")
+        raw["sweep"]["space"][key] = tomllib.loads(f"v = {value}")["v"]
     path = out / "sweep-bench.toml"
     path.write_text(tomli_w.dumps(raw))
     return path
@@ -73,6 +79,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="a fixed key for every trial and the defaults run (KEY=VALUE)")
+    parser.add_argument("--space", action="append", default=[],
+                        help="replace one space entry: KEY={low=.., high=..} or KEY=[...]")
+    parser.add_argument("--defaults-run", type=Path,
+                        help="read the defaults from this finished run instead of running them")
     parser.add_argument("--workers", type=int, default=1, help="sweep worker processes")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in --out")
     parser.add_argument("--verify-pruned", action="store_true")
@@ -81,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     folder = args.out / "sweep"
-    config = with_overrides(EXAMPLE, args.overrides, args.out)
+    config = with_overrides(EXAMPLE, args.overrides, args.space, args.out)
     started = time.perf_counter()
     if args.resume:
         timed("sweep (resumed)", sweep, None, None, args.trials, args.workers, str(folder))
@@ -104,7 +114,12 @@ def main() -> None:
               f"  {shown}  {r['params']}")
 
     ref = dict(DEFAULTS)
-    if not args.skip_defaults:
+    if args.defaults_run:
+        summary = json.loads((args.defaults_run / "summary.json").read_text())
+        ref = {**summary["metrics"]["after"], "steps": summary["train"]["steps"]}
+        print(f"defaults ({args.defaults_run}): valid {ref['valid']:.3f}, test NLL "
+              f"{ref['test_loss']:.4f}, {ref['steps']} steps (issue: valid 0.897, NLL 0.297)")
+    elif not args.skip_defaults:
         fixed = [*args.overrides, "train.threads=1", "evaluate.fcd=false",
                  "evaluate.property_model=false", "before=false"]
         ref = timed("defaults run", run_once, plugin="molecules", overrides=fixed,
