@@ -19,6 +19,7 @@ Optuna's heartbeat, which does the same for workers on other machines.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -70,14 +71,14 @@ def objective(spec: SweepSpec, folder: Path, twin_study, trial, device: str | No
     params = {p.key: p.suggest(trial) for p in spec.space}
     trial.set_user_attr("worker", worker_id())
     pruning = PruneOnEvaluate(None, spec.warmup_steps)  # its twin trial once the run exists
-    resume_dir = trial.user_attrs.get("resume_dir")
-    if resume_dir and (Path(resume_dir) / "checkpoints").is_dir():
-        run = Run.resume(resume_dir, extra_plugins=[pruning])
+    resume_dir = trial.user_attrs.get("resume_dir")  # paths are kept relative to the sweep
+    if resume_dir and (folder / resume_dir / "checkpoints").is_dir():
+        run = Run.resume(folder / resume_dir, extra_plugins=[pruning])
     else:
         run = Run.create(config_file=folder / "base.toml", overrides=spec.overrides(params),
                          output_dir=folder / "trials", name=f"trial-{trial.number:03d}",
                          device=device, extra_plugins=[pruning])
-    trial.set_user_attr("run_dir", str(run.dir))
+    trial.set_user_attr("run_dir", os.path.relpath(run.dir, folder))
     pruning.twin = twin = twin_study.ask()
     trial.set_user_attr("twin", twin.number)
     start = time.perf_counter()
@@ -247,7 +248,7 @@ def sweep(config: str | None = None, out: str | None = None, n_trials: int | Non
     spec, folder = prepare(config, out, resume, n_trials)
     storage = open_storage(spec, folder)
     study, twin = load_studies(spec, storage)
-    failed = recover(storage, study, twin)  # once, before any worker asks for a trial
+    failed = recover(storage, study, twin, folder)  # once, before any worker asks for a trial
     if failed:
         print(f"trial(s) {', '.join(map(str, failed))} were left RUNNING by a dead worker: "
               "failed, and their parameters queued again")

@@ -22,9 +22,9 @@ def trial_rows(spec: SweepSpec, study, folder: Path) -> list[dict]:
             continue
         run_dir = t.user_attrs.get("run_dir")
         link = None  # the run's report, or its folder where it stopped before one (pruned)
-        if run_dir and Path(run_dir).is_dir():
-            report = Path(run_dir) / "report.html"
-            link = os.path.relpath(report if report.is_file() else run_dir, folder)
+        if run_dir and (folder / run_dir).is_dir():
+            report = folder / run_dir / "report.html"
+            link = os.path.relpath(report if report.is_file() else folder / run_dir, folder)
         values = list(t.values) if t.values else [None] * len(spec.objectives)
         note = t.user_attrs.get("error", "")
         if "retry_of" in t.user_attrs:
@@ -124,11 +124,12 @@ def best_config(spec: SweepSpec, study, folder: Path) -> Path | None:
     if not front:
         return None
     best = front[0]
-    raw = cfg.read_toml(Path(best.user_attrs["run_dir"]) / "config.toml")
+    raw = cfg.read_toml(folder / best.user_attrs["run_dir"] / "config.toml")
     raw["output_dir"], raw["name"] = "runs", f"{spec.study_name}-best"
     values = ", ".join(f"{k} {v:.4g}" for k, v in zip(spec.objectives, best.values))
     header = (f"# {spec.study_name}: trial {best.number} ({values}); its run: "
-              f"{best.user_attrs['run_dir']}\n# reproduce: tlgen run --config {folder}/best.toml\n")
+              f"{folder / best.user_attrs['run_dir']}\n"
+              f"# reproduce: tlgen run --config {folder}/best.toml\n")
     path = folder / "best.toml"
     path.write_text(header + tomli_w.dumps(raw), encoding="utf-8")
     return path

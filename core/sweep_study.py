@@ -134,7 +134,7 @@ def worker_alive(worker: dict | None) -> bool:
         return False
 
 
-def recover(storage, study, twin) -> list[int]:
+def recover(storage, study, twin, folder: Path) -> list[int]:
     """Fail the RUNNING trials of dead workers on this machine (and their pruning twins)
     and re-enqueue their parameters (once per trial); return the failed trials' numbers."""
     from optuna.trial import TrialState
@@ -156,9 +156,9 @@ def recover(storage, study, twin) -> list[int]:
             if "twin" in t.user_attrs:
                 fail(twin.study_name, t.user_attrs["twin"])
             failed.append(t.number)
-            run_dir = t.user_attrs.get("run_dir")
-            if run_dir and not (Path(run_dir) / "checkpoints").is_dir():
-                shutil.rmtree(run_dir, ignore_errors=True)  # nothing in it to continue from
+            run_dir = t.user_attrs.get("run_dir")  # relative to the sweep folder
+            if run_dir and not (folder / run_dir / "checkpoints").is_dir():
+                shutil.rmtree(folder / run_dir, ignore_errors=True)  # nothing to continue from
         interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
         if (dead or interrupted) and t.number not in retried:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number,

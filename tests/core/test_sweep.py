@@ -87,7 +87,7 @@ def test_a_pruned_trial_is_marked_pruned_and_keeps_its_folder(tmp_path):
     work(spec, folder, "cpu")
     got = {n: (state, attrs) for n, state, _, attrs in states(folder)}
     assert [got[n][0] for n in range(3)] == ["COMPLETE", "COMPLETE", "PRUNED"]
-    pruned = Path(got[2][1]["run_dir"])
+    pruned = folder / got[2][1]["run_dir"]
     assert pruned.is_dir() and (pruned / "config.toml").is_file()
     assert got[2][1]["steps"] == 4  # stopped at its first evaluation, not run to 8
     assert not (pruned / "summary.json").exists()
@@ -123,12 +123,13 @@ def test_kill_9_then_resume_finishes_exactly_n_and_reruns_the_killed_params(tmp_
         time.sleep(0.5)
         if (folder / "study.journal").is_file():
             for n, state, params, attrs in states(folder):
-                ckpt = Path(attrs.get("run_dir", "/nonexistent")) / "checkpoints"
+                ckpt = folder / attrs.get("run_dir", "nonexistent") / "checkpoints"
                 if n == 1 and state == "RUNNING" and ckpt.is_dir() and any(ckpt.iterdir()):
                     os.kill(proc.pid, signal.SIGKILL)
                     killed = params
     proc.wait(timeout=30)
     assert killed is not None, "trial 1 never reached a checkpoint"
+    folder = folder.rename(tmp_path / "moved")  # run folders are recorded relative to it
     result = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     found = states(folder)
