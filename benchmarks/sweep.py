@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from tlgen import Run
-from tlgen.sweep import load_studies, open_storage, prepare, sweep
+from tlgen.sweep import prepare, sweep
+from tlgen.sweep_study import counts, load_studies, open_storage
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "molecules" / "sweep.toml"
 DEFAULTS = {"valid": 0.897, "test_loss": 0.297}  # issue 26: defaults after fine-tuning
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="sweep worker processes")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in --out")
     parser.add_argument("--verify-pruned", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="summarise the study in --out as it stands (no trials run)")
+    parser.add_argument("--skip-best", action="store_true", help="do not run best.toml again")
     parser.add_argument("--skip-defaults", action="store_true",
                         help="compare with the issue's default figures instead of a run")
     args = parser.parse_args()
@@ -93,7 +97,9 @@ def main() -> None:
     folder = args.out / "sweep"
     config = with_overrides(EXAMPLE, args.overrides, args.space, args.out)
     started = time.perf_counter()
-    if args.resume:
+    if args.report_only:
+        pass
+    elif args.resume:
         timed("sweep (resumed)", sweep, None, None, args.trials, args.workers, str(folder))
     else:
         timed("sweep", sweep, str(config), str(folder), args.trials, args.workers)
@@ -105,6 +111,7 @@ def main() -> None:
                        "params": t.params, "steps": t.user_attrs.get("steps", 0),
                        "run_dir": t.user_attrs.get("run_dir")} for t in trials}
     front = [t.number for t in study.best_trials]
+    print(f"study: {dict(sorted(counts(study).items()))}")
     print(f"\nsweep: {len(trials)} trials ({sum(r['state'] == 'PRUNED' for r in rows.values())}"
           f" pruned) in {sweep_s / 60:.1f} min, {args.workers} worker(s), one thread each")
     for n, r in rows.items():
@@ -148,7 +155,7 @@ def main() -> None:
           f"{1 - steps_run / max(full, 1):.0%}")
 
     best = folder / "best.toml"
-    if best.is_file():
+    if best.is_file() and not args.skip_best:
         header = best.read_text().splitlines()[0]
         again = timed("best.toml again", run_once, config_file=best, out=args.out / "best")
         print(f"{header}\nbest.toml run again: valid {again['valid']:.3f}, test NLL "
