@@ -24,6 +24,20 @@ def sweep(config_file, output_dir, trials, workers, resume, device):
     pruned through the trainer's evaluations; sweep.html and best.toml at the end.
 
     \b
+    The sweep file is a run config plus:
+      [sweep]
+      n_trials = 12                 # complete + pruned trials, in total
+      objectives = {valid = "maximize", test_loss = "minimize"}
+      sampler = "tpe"               # tpe (multivariate), random, nsga2, qmc
+      pruner = "median"             # median, hyperband, wilcoxon, none
+      fixed = {"train.threads" = 1} # keys every trial sets
+      storage = "postgresql://..."  # optional; default: the sweep folder's journal
+      [sweep.space]
+      "train.lr" = {low = 1e-4, high = 2e-3, log = true}
+      "train.max_steps" = {low = 100, high = 300, step = 50}
+      "freeze.strategy" = ["full", "lora"]
+
+    \b
     Examples:
       tlgen sweep --config examples/molecules/sweep.toml -o sweeps/egfr
       tlgen sweep --resume sweeps/egfr               # after a crash or Ctrl-C
