@@ -112,8 +112,10 @@ def main() -> None:
                        "run_dir": t.user_attrs.get("run_dir")} for t in trials}
     front = [t.number for t in study.best_trials]
     print(f"study: {dict(sorted(counts(study).items()))}")
+    timing = "" if args.report_only else \
+        f" in {sweep_s / 60:.1f} min, {args.workers} worker(s), one thread each"
     print(f"\nsweep: {len(trials)} trials ({sum(r['state'] == 'PRUNED' for r in rows.values())}"
-          f" pruned) in {sweep_s / 60:.1f} min, {args.workers} worker(s), one thread each")
+          f" pruned){timing}")
     for n, r in rows.items():
         shown = (f"valid {r['valid']:.3f} test NLL {r['test_loss']:.4f}" if "valid" in r
                  else "pruned")
