@@ -277,3 +277,8 @@ def new_plugin(name, dest):
 
     root = write_skeleton(name, Path(dest))
     click.echo(f"wrote {root}; next: cd {root} && pip install -e . && python -m pytest -q")
+
+
+from .sweep_cli import sweep  # noqa: E402  (its module uses _one_line_errors from here)
+
+main.add_command(sweep)
