@@ -161,13 +161,17 @@ DOMAIN_SECTIONS = {
 
 
 def assemble(pm, plugin: str | None = None, source: str | Path | None = None,
-             overrides: Sequence[str] = (), fixed: dict[str, Any] | None = None
+             overrides: Sequence[str] = (), fixed: dict[str, Any] | None = None,
+             raw: dict[str, Any] | None = None, where: str | None = None
              ) -> tuple[RunConfig, str]:
-    """The one way a run's config is built (new run, reopened run, resume): the TOML at
-    ``source`` (a user's config file or a run's saved config.toml), ``plugin`` and the CLI's
-    ``fixed`` keys (``"train.device"``...), ``--set`` overrides, over the domain's defaults,
-    validated against core's sections and the domain's. Returns it and the domain's name."""
-    raw = read_toml(source) if source else {}
+    """The one way a run's config is built (new run, reopened run, resume, a sweep's trial):
+    the TOML at ``source`` (a user's config file or a run's saved config.toml) or a ``raw``
+    table, ``plugin`` and the CLI's ``fixed`` keys (``"train.device"``...), ``--set``
+    overrides, over the domain's defaults, validated against core's sections and the
+    domain's. Returns it and the domain's name."""
+    import copy
+
+    raw = copy.deepcopy(raw) if raw is not None else (read_toml(source) if source else {})
     if plugin:
         raw["plugin"] = plugin
     for key, value in (fixed or {}).items():
@@ -179,9 +183,10 @@ def assemble(pm, plugin: str | None = None, source: str | Path | None = None,
     for assignment in overrides:
         apply_override(raw, assignment)
     name = raw.get("plugin")
-    where = str(source) if source else "config"
+    where = where or (str(source) if source else "config")
     if not name:
-        raise TlgenError("no plugin given: pass --plugin NAME or set plugin = \"NAME\" in the config")
+        raise TlgenError("no plugin given: pass --plugin NAME or set plugin = \"NAME\" in the "
+                         "config")
     domain = pm.resolve(name)
     hooks = pm.domain_hooks(domain)
     raw = merge(hooks.default_train_config() or {}, raw)

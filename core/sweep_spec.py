@@ -208,17 +208,12 @@ def _check_against_schema(spec: SweepSpec, where: str) -> None:
                 raise TlgenError(f"{where}: {p.key!r} is both searched (space) and fixed "
                                  f"({key!r}); remove it from one of them")
     pm = plugin_manager()
-    domain = pm.resolve(spec.plugin)
-    hooks = pm.domain_hooks(domain)
-    schema = cfg.schema_for(hooks.config_schema())
-    defaults = hooks.default_train_config() or {}
     cases = [{}] + [{p.key: v} for p in spec.space for v in p.corners()]
     for case in cases:
-        raw = json.loads(json.dumps(spec.base))
-        for assignment in spec.overrides(case):
-            cfg.apply_override(raw, assignment)
-        config = cfg.validate(cfg.merge(defaults, raw), schema, source=f"{where} {_label(case)}")
-    declared = hooks.metric_names(config=config)
+        config, domain = cfg.assemble(pm, spec.plugin, raw=spec.base,
+                                      overrides=spec.overrides(case),
+                                      where=f"{where} {_label(case)}")
+    declared = pm.domain_hooks(domain).metric_names(config=config)
     if declared is None:  # the plugin does not say: checked when the first trial ends
         return
     known = set(CORE_METRICS) | set(declared)
