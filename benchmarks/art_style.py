@@ -33,7 +33,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tlgen.plugins.art.evaluation import Metric, read_scores
+from tlgen.plugins.art.metrics import Metric, read_scores
 
 TARGET_CHANGE, TARGET_SSIM = -0.5, 0.5
 BLENDS = (0.25, 0.5, 0.75, 1.0)
@@ -91,7 +91,7 @@ def unguided(run_dir: Path) -> str | None:
     ``unguided``, scores.csv measured like the run's): what fine-tuning does alone. None,
     and nothing re-sampled, when the run itself sampled without guidance."""
     from tlgen import Run
-    from tlgen.plugins.art.stylizers import style_guidance
+    from tlgen.plugins.art.sampling import style_guidance
 
     start = time.perf_counter()
     run = Run.open(run_dir, overrides=["sample.style_guidance=0", "sample.n=0"])
@@ -99,7 +99,8 @@ def unguided(run_dir: Path) -> str | None:
     if not style_guidance(backbone, Run.open(run_dir).config.sample):
         return None
     data = run.call("prepare_data", backbone=backbone)
-    run.stage("unguided", backbone, data, n=0)
+    made = run.call("sample", backbone=backbone, data=data, n=0, stage="unguided")
+    run.call("item_metrics", backbone=backbone, data=data, samples=made, stage="unguided")
     print(f"fine-tuned model re-sampled without guidance in {time.perf_counter() - start:.0f} s")
     return "unguided"
 
@@ -136,7 +137,7 @@ def magenta(contents: dict[str, Image.Image], style_images: list[Image.Image],
     evaluation measures a stage: one row per (content, blend) and a 'mean' row per blend,
     the stylised images with their rows, and each content image's own distances."""
     from tlgen.plugins.art.baseline import MagentaBaseline
-    from tlgen.plugins.art.evaluation import content_distances, measure, summarise
+    from tlgen.plugins.art.metrics import content_distances, measure, summarise
 
     start = time.perf_counter()
     made = MagentaBaseline(style_images).samples(contents, blends)
@@ -166,8 +167,8 @@ def for_scale(metrics: dict[str, Metric], style_images: list[Image.Image], names
     """What each distance calls "in style" (each style image to the others, leave one out; a
     Van Gogh held out of the Van Gogh set) and how far other painters' paintings, photos and
     the content images are, at the size the run measured its outputs."""
-    from tlgen.plugins.art.images import load
-    from tlgen.plugins.art.style import held_out_distances
+    from tlgen.plugins.art.data import load
+    from tlgen.plugins.art.metrics import held_out_distances
 
     held_out = {"style_dist": held_out_distances(style_images, size),
                 "judge": metrics["judge"].held_out()}
@@ -207,9 +208,8 @@ def main() -> None:
                         help="skip re-sampling a guided run's fine-tuned model without guidance")
     args = parser.parse_args()
     from tlgen.plugins.art.config import ArtData, ArtSample
-    from tlgen.plugins.art.evaluation import style_metrics
-    from tlgen.plugins.art.images import load
-    from tlgen.plugins.art.samples import content_images
+    from tlgen.plugins.art.data import content_images, load
+    from tlgen.plugins.art.metrics import style_metrics
 
     if args.run is None and not args.baseline_only:
         from tlgen import Run
@@ -249,10 +249,15 @@ def main() -> None:
     if not args.baseline_only:
         free_samples(args.run, held_out)
     if args.grid:
-        from tlgen.plugins.art.figures import strength_grid
+        import matplotlib.pyplot as plt
 
-        grid = strength_grid({"magenta": made}, contents, bases, args.grid)
-        print(f"Magenta grid: {grid}")
+        from tlgen.plugins.art.report import strength_grid
+
+        fig = strength_grid({"magenta": made}, contents, bases)
+        if fig is not None:
+            fig.savefig(args.grid, dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            print(f"Magenta grid: {args.grid}")
     if args.run is not None:
         print(f"figure: {args.run / 'figures' / 'style_transfer.png'}")
     headline(rows, magenta_rows)

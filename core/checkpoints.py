@@ -118,49 +118,45 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | None = None) 
     rebuilt by the caller); weights of another model are refused, not skipped."""
     from safetensors.torch import load_file
 
-    try:
-        state = load_file(path, device=device or "cpu")
-    except Exception as exc:
-        raise TlgenError(f"checkpoint {path} is corrupted or missing ({exc})") from None
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    _check_keys(model, state.keys(), path)
-    model.load_state_dict(state, strict=False)
+    check_weights_match(model, path)
+    state = load_file(path, device=device or "cpu")
+    model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=False)
 
 
-def check_weights_match(model: torch.nn.Module, path: Path) -> None:
-    """Refuse a checkpoint whose weights belong to another model (its keys or shapes
-    differ from ``model``'s), before anything is loaded or written."""
+def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a checkpoint's weights file, from its header only; a
+    missing or unreadable file is one line naming the checkpoint and what to do."""
     from safetensors import safe_open
 
     if not path.is_file():
-        raise TlgenError(f"checkpoint {path.parent} is corrupted ({path.name} is missing); "
-                         "delete that folder to resume from the one before")
+        raise TlgenError(f"checkpoint {path.parent} is incomplete (no {path.name}); delete that "
+                         "folder to resume from the one before, or start a new run")
     try:
         with safe_open(str(path), framework="pt") as fh:
-            shapes = {k.removeprefix("module."): tuple(fh.get_slice(k).get_shape())
-                      for k in fh.keys()}
+            return {k.removeprefix("module."): tuple(fh.get_slice(k).get_shape())
+                    for k in fh.keys()}
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise TlgenError(f"checkpoint {path.parent} is corrupted ({path.name}: {first}); "
                          "delete that folder to resume from the one before, or start a new "
                          "run") from None
-    _check_keys(model, shapes.keys(), path, shapes)
 
 
-def _check_keys(model: torch.nn.Module, keys, path: Path, shapes: dict | None = None) -> None:
-    own = {k.removeprefix("module."): v for k, v in model.state_dict().items()}
-    keys = list(keys)
-    foreign = [k for k in keys if k not in own]
-    if foreign or (keys == [] and own):
-        example = foreign[0] if foreign else "(none)"
-        raise TlgenError(f"checkpoint {path} does not belong to this run's model (its weights "
-                         f"have keys such as {example!r}); it is from another model or run")
-    if shapes:
-        for key, shape in shapes.items():
-            if tuple(own[key].shape) != shape:
-                raise TlgenError(f"checkpoint {path} does not belong to this run's model: "
-                                 f"{key!r} has shape {list(shape)}, the model's "
-                                 f"{list(own[key].shape)}")
+def check_weights_match(model: torch.nn.Module, path: Path) -> None:
+    """The checkpoint holds exactly this model's trainable weights, in their shapes: a
+    checkpoint of another model (or run) would load nothing under a non-strict load and
+    training would silently go on from the base weights."""
+    found = weight_shapes(path)
+    expected = {k.removeprefix("module."): tuple(v.shape)
+                for k, v in trainable_state(model).items()}
+    wrong = sorted(found.keys() ^ expected.keys()) or \
+        sorted(k for k in found if found[k] != expected[k])
+    if wrong:
+        common = len(found.keys() & expected.keys())
+        raise TlgenError(f"checkpoint {path} does not belong to this run's model: "
+                         f"{common} of its {len(found)} tensors match the {len(expected)} it "
+                         f"trains (e.g. {wrong[0][:80]!r}); restore the run's own checkpoint "
+                         "or start a new run")
 
 
 def trainable_state(model: torch.nn.Module, state: dict | None = None) -> OrderedDict:

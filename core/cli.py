@@ -11,26 +11,40 @@ import click
 
 from . import __version__
 from .errors import PluginError, TlgenError
+from .guards import signals_stop
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The exit code of a stop: 128 + the signal (130 for a plain Ctrl-C)."""
+    return getattr(exc, "exit_code", 130)
 
 
 def _one_line_errors(func):
-    """Print a TlgenError as one line and exit 2, no traceback."""
+    """Print a TlgenError as one line and exit 2, no traceback; SIGTERM stops a command as
+    Ctrl-C does (its cleanup runs), with one line and exit code 143."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with signals_stop():
+                return func(*args, **kwargs)
         except TlgenError as exc:
             if os.environ.get("TLGEN_TRACEBACK"):
                 raise
             hint = " (TLGEN_TRACEBACK=1 shows the traceback)" if isinstance(exc, PluginError) else ""
             click.echo(f"Error: {exc}{hint}", err=True)
             sys.exit(2)
+        except OSError as exc:  # a path problem no check foresaw: still one line, naming it
+            if os.environ.get("TLGEN_TRACEBACK"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt as exc:  # the trainer's Interrupted says where it saved
-            message = str(exc) or "interrupted: `tlgen run --resume RUN_DIR` continues from the " \
-                                  "last checkpoint"
+            name = "SIGTERM" if _exit_code(exc) == 143 else "SIGINT"
+            message = str(exc) or f"{name}: stopped"
             click.echo(f"Stopped: {message}", err=True)
-            sys.exit(getattr(exc, "exit_code", 130))
+            sys.exit(_exit_code(exc))
 
     return wrapper
 
@@ -76,6 +90,7 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
       tlgen run --plugin ./my_plugin.py --set data.path=songs/
       tlgen run --resume runs/20261122-101500-molecules --steps 400
     """
+    from .files import check_name, run_folder, writable_folder
     from .run import Run
 
     flags = list(overrides)
@@ -89,10 +104,12 @@ def run(plugin, config_file, overrides, resume, device, steps, freeze, backbone,
                              "config and folder (use --steps/--set to change what may change)")
         if device:
             flags.append(f"train.device={device!r}")
-        the_run = Run.resume(resume, overrides=flags)
+        the_run = Run.resume(run_folder(resume, "--resume"), overrides=flags)
     else:
         the_run = Run.create(plugin=plugin, config_file=config_file, overrides=flags,
                              output_dir=output_dir, device=device, name=name)
+        writable_folder(the_run.dir.parent, "output folder (-o / output_dir)")
+        check_name(the_run.dir, "run folder (--name)")
     the_run.execute()
 
 
@@ -126,9 +143,11 @@ def sample(run_dir, n, seed):
     Example:
       tlgen sample runs/20261122-101500-molecules -n 20 --seed 7
     """
+    from .files import run_folder
     from .run import Run
 
-    the_run = Run.open(run_dir, overrides=[f"sample.seed={seed}"] if seed is not None else [])
+    the_run = Run.open(run_folder(run_dir),
+                       overrides=[f"sample.seed={seed}"] if seed is not None else [])
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
     stage = _dated_stage(the_run, "sample")
@@ -167,20 +186,24 @@ def evaluate(run_dir, n):
     """
     import json
 
+    from .files import check_writable_tree, run_folder
+    from .guards import discard_on_failure
     from .report import print_table
     from .run import Run
 
-    the_run = Run.open(run_dir)
+    the_run = Run.open(run_folder(run_dir))
+    check_writable_tree(the_run.dir, "run folder", ("evaluations", "samples"))
     backbone = the_run.load_trained()
     data = the_run.call("prepare_data", backbone=backbone)
     summary_file = the_run.dir / "summary.json"
     stored = json.loads(summary_file.read_text())["metrics"] if summary_file.is_file() else {}
     stage = _dated_stage(the_run, "eval")
     out = the_run.dir / "evaluations" / f"{stage}.json"
-    out.parent.mkdir(exist_ok=True)
-    result = the_run.stage(stage, backbone, data, n=n)
-    out.write_text(json.dumps({"n": n or the_run.config.sample.n, "metrics": result.metrics},
-                              indent=2, default=float))
+    with discard_on_failure(the_run.dir / "samples" / stage, out.parent, out, what="evaluation"):
+        result = the_run.stage(stage, backbone, data, n=n)
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps({"n": n or the_run.config.sample.n, "metrics": result.metrics},
+                                  indent=2, default=float))
     print_table({**stored, stage: result.metrics})
     click.echo(f"evaluation written to {out}")
 
@@ -201,9 +224,10 @@ def export(run_dir, out_dir, merge, overwrite):
       tlgen export runs/20261122-101500-lyrics out/sonnets-lora            # adapter only
       tlgen export runs/20261122-101500-lyrics out/sonnets --merge         # full model
     """
+    from .files import run_folder
     from .run import Run
 
-    out = Run.open(run_dir).export(out_dir, merge=merge, overwrite=overwrite)
+    out = Run.open(run_folder(run_dir)).export(out_dir, merge=merge, overwrite=overwrite)
     click.echo(f"exported to {out}")
 
 
@@ -255,7 +279,11 @@ def new_plugin(name, dest):
     click.echo(f"wrote {root}; next: cd {root} && pip install -e . && python -m pytest -q")
 
 
-from .serve_cli import monitor, serve  # noqa: E402  (their module needs this one's helpers)
+from .sweep_cli import sweep  # noqa: E402  (its module uses _one_line_errors from here)
+
+main.add_command(sweep)
+
+from .serve_cli import monitor, serve  # noqa: E402  (uses _one_line_errors from here)
 
 main.add_command(serve)
 main.add_command(monitor)

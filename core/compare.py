@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import TlgenError
+from .files import short, writable_folder
 from .report import plt, read_metrics, render
 from .run import Run
 
@@ -33,12 +34,23 @@ def compare(plugin: str | None, config_file: str | None = None, overrides: Seque
     """Run every variant and write ``<output_dir>/<time>-compare-<plugin>/comparison.html``."""
     if not variants:
         raise TlgenError("compare needs at least one --variant")
-    folder = Path(output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{Path(plugin or 'run').stem}"
+    label = Path(plugin or "run").stem
+    folder = Path(output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{label}"
+    writable_folder(folder, "output folder (-o)")
+
+    def create(i: int, variant: str) -> Run:
+        changes = [*overrides, *variant_overrides(variant), f"before={i == 0}"]
+        try:
+            return Run.create(plugin, config_file=config_file, device=device, output_dir=folder,
+                              name=variant.replace(":", "-"), overrides=changes)
+        except TlgenError as exc:
+            raise TlgenError(f"--variant {short(variant)}: {exc}") from None
+
+    for i, variant in enumerate(variants):  # every variant is checked before the first trains
+        create(i, variant)
     results = {}
     for i, variant in enumerate(variants):
-        run = Run.create(plugin, config_file=config_file, device=device, output_dir=folder,
-                         name=variant.replace(":", "-"),
-                         overrides=[*overrides, *variant_overrides(variant), f"before={i == 0}"])
+        run = create(i, variant)
         run.log(f"== variant {variant} ==")
         summary = run.execute()
         if i == 0 and "before" in summary["metrics"]:

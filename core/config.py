@@ -15,12 +15,13 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .errors import TlgenError
+from .files import check_name, short
 
 
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class BackboneSection(Section):
@@ -31,9 +32,12 @@ class BackboneSection(Section):
     from_scratch: bool = False
 
 
+SEED = Field(0, ge=0, le=2**32 - 1)  # what numpy and torch accept as a seed
+
+
 class SampleSection(Section):
     n: int = Field(100, ge=1)
-    seed: int = Field(0, ge=0, lt=2**32)
+    seed: int = SEED
 
 
 class EvaluateSection(Section):
@@ -134,7 +138,7 @@ class RewardConfig(Section):
 
 class RunConfig(Section):
     plugin: str
-    seed: int = Field(0, ge=0, lt=2**32)  # what numpy and torch take
+    seed: int = SEED
     output_dir: str = "runs"
     name: str | None = None
     before: bool = True
@@ -157,13 +161,17 @@ DOMAIN_SECTIONS = {
 
 
 def assemble(pm, plugin: str | None = None, source: str | Path | None = None,
-             overrides: Sequence[str] = (), fixed: dict[str, Any] | None = None
+             overrides: Sequence[str] = (), fixed: dict[str, Any] | None = None,
+             raw: dict[str, Any] | None = None, where: str | None = None
              ) -> tuple[RunConfig, str]:
-    """The one way a run's config is built (new run, reopened run, resume): the TOML at
-    ``source`` (a user's config file or a run's saved config.toml), ``plugin`` and the CLI's
-    ``fixed`` keys (``"train.device"``...), ``--set`` overrides, over the domain's defaults,
-    validated against core's sections and the domain's. Returns it and the domain's name."""
-    raw = read_toml(source) if source else {}
+    """The one way a run's config is built (new run, reopened run, resume, a sweep's trial):
+    the TOML at ``source`` (a user's config file or a run's saved config.toml) or a ``raw``
+    table, ``plugin`` and the CLI's ``fixed`` keys (``"train.device"``...), ``--set``
+    overrides, over the domain's defaults, validated against core's sections and the
+    domain's. Returns it and the domain's name."""
+    import copy
+
+    raw = copy.deepcopy(raw) if raw is not None else (read_toml(source) if source else {})
     if plugin:
         raw["plugin"] = plugin
     for key, value in (fixed or {}).items():
@@ -175,38 +183,35 @@ def assemble(pm, plugin: str | None = None, source: str | Path | None = None,
     for assignment in overrides:
         apply_override(raw, assignment)
     name = raw.get("plugin")
-    where = str(source) if source else "config"
+    where = where or (str(source) if source else "config")
     if not name:
-        raise TlgenError("no plugin given: pass --plugin NAME or set plugin = \"NAME\" in the config")
-    if not isinstance(name, str):
-        raise TlgenError(f"{where}: key 'plugin' must be a plugin name (text), got {short(name)}")
+        raise TlgenError("no plugin given: pass --plugin NAME or set plugin = \"NAME\" in the "
+                         "config")
     domain = pm.resolve(name)
     hooks = pm.domain_hooks(domain)
     raw = merge(hooks.default_train_config() or {}, raw)
     return validate(raw, schema_for(hooks.config_schema()), source=where), domain
 
 
-def short(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
 def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+    path = check_name(path, "config file")
+    if path.is_dir():
+        raise TlgenError(f"config file {path} is a folder; give a .toml file")
     if not path.is_file():
         raise TlgenError(f"config file {path} does not exist")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TlgenError(f"config file {path}: not valid TOML ({exc})") from None
+        raise TlgenError(f"config file {path}: not valid TOML ({short(str(exc))})") from None
+    except OSError as exc:
+        raise TlgenError(f"config file {path} cannot be read ({exc.strerror})") from None
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply one ``a.b=c``; ``c`` is read as a TOML value when it parses, else as text."""
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
-        raise TlgenError(f"--set {assignment!r}: write KEY=VALUE, e.g. --set train.lr=1e-4")
+        raise TlgenError(f"--set {short(assignment)}: write KEY=VALUE, e.g. --set train.lr=1e-4")
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -216,7 +221,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise TlgenError(f"--set {assignment!r}: {part} is not a section")
+            raise TlgenError(f"--set {short(assignment)}: {short(part)} is not a section")
     node[leaf] = value
 
 
@@ -260,7 +265,7 @@ def validate(raw: dict[str, Any], schema: type[RunConfig], source: str = "config
         if err["type"] == "extra_forbidden":
             close = difflib.get_close_matches(key, _valid_keys(schema), n=1, cutoff=0.5)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise TlgenError(f"{source}: unknown key '{key}'{hint}") from None
+            raise TlgenError(f"{source}: unknown key {short(key)}{hint}") from None
         got = err.get("input")
         got_text = f" (got {short(got)})" if not isinstance(got, dict) else ""
         raise TlgenError(f"{source}: key '{key}': {err['msg']}{got_text}") from None

@@ -151,3 +151,9 @@ def on_evaluate(run: Run, step: int, logs: dict) -> None:
 @hookspec
 def on_run_end(run: Run, summary: dict) -> None:
     """Once, when the run has written its report (broadcast)."""
+
+
+@hookspec(firstresult=True)
+def metric_names(config) -> list[str]:
+    """The names ``evaluate`` may report under ``config`` (optional): lets ``tlgen sweep``
+    refuse an objective that is no metric of the plugin before any trial runs."""

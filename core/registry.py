@@ -11,13 +11,13 @@ import importlib.util
 import sys
 import warnings
 from importlib.metadata import entry_points
-from pathlib import Path
 from types import ModuleType
 
 import pluggy
 
 from . import hookspecs
 from .errors import TlgenError
+from .files import check_name, short
 
 GROUP = "tlgen"
 DEFAULTS = "tlgen.defaults"
@@ -50,9 +50,12 @@ class PluginManager(pluggy.PluginManager):
     def load_local(self, spec: str) -> str:
         """Register ``package.module`` or ``path/to/file.py``; return its plugin name."""
         if spec.endswith(".py") or "/" in spec:
-            path = Path(spec)
+            path = check_name(spec, "plugin file")
+            if path.is_dir():
+                raise TlgenError(f"plugin {short(spec)} is a folder; give its plugin file "
+                                 "(file.py), package.module or an installed name")
             if not path.is_file():
-                raise TlgenError(f"plugin file {spec} does not exist")
+                raise TlgenError(f"plugin file {short(spec)} does not exist")
             name = path.stem
             module_spec = importlib.util.spec_from_file_location(f"tlgen_local_{name}", path)
             module = importlib.util.module_from_spec(module_spec)
@@ -83,12 +86,15 @@ class PluginManager(pluggy.PluginManager):
 
     def resolve(self, plugin: str) -> str:
         """The registered domain name for ``plugin`` (an entry-point name, module or file)."""
+        if not isinstance(plugin, str) or not plugin:
+            raise TlgenError(f"config key 'plugin': expected a plugin name such as \"molecules\", "
+                             f"got {short(plugin)}")
         if plugin not in self.domains() and (plugin.endswith(".py") or "." in plugin):
             plugin = self.load_local(plugin)
         if plugin not in self.domains():
             installed = ", ".join(self.domains()) or "none"
             failed = f"; failed to load: {', '.join(self.failures)}" if self.failures else ""
-            raise TlgenError(f"unknown plugin {plugin!r}; installed: {installed}{failed}")
+            raise TlgenError(f"unknown plugin {short(plugin)}; installed: {installed}{failed}")
         return plugin
 
     def domain_hooks(self, plugin: str) -> pluggy.HookRelay:

@@ -12,31 +12,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .errors import PluginError, TlgenError  # noqa: E402
+from .errors import PluginError  # noqa: E402
 from .figures import save_figure  # noqa: E402
+from .guards import read_metrics_log  # noqa: E402
 
 KINDS = ("image", "text", "items", "table")
 
 
-def read_metrics(run_dir: Path, on_torn=None) -> list[dict]:
-    """The records of ``metrics.jsonl``. A torn last line (a crash mid-write) is dropped,
-    told to ``on_torn`` when given; a bad line elsewhere is one error naming the file."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-             if line.strip()]
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number < len(lines):
-                raise TlgenError(f"{path}, line {number}: not a JSON record; the log is "
-                                 "damaged (remove that line to go on)") from None
-            if on_torn:
-                on_torn(f"{path}: dropped a torn last line (a write cut short)")
-    return records
+def read_metrics(run_dir: Path) -> list[dict]:
+    lines, _ = read_metrics_log(Path(run_dir) / "metrics.jsonl")  # a torn last line is left out
+    return [json.loads(line) for line in lines]
 
 
 def fmt(value) -> str:

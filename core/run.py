@@ -19,14 +19,14 @@ import json
 import math
 import os
 import pickle
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as cfg
+from . import guards
 from .contract import Contract
-from .errors import StopTraining, TlgenError
+from .errors import TlgenError
 from .registry import plugin_manager
 from .types import Backbone, DataSplits, StageResult
 
@@ -50,6 +50,7 @@ class Run:
         self.hooks = contract.hooks  # unchecked; plugins and core call through ``call``
         self.dir = directory
         self.state: dict[str, Any] = {}  # the plugin's per-run state, kept in checkpoints
+        self.resume_record: tuple[str, str] | None = None  # config and line a resume writes
         self._accelerator = None
 
     # ---------------------------------------------------------------- construction
@@ -93,10 +94,8 @@ class Run:
         """Reopen a run to continue it. ``overrides`` may change only what ``RESUMABLE``
         names (e.g. a larger ``train.max_steps``); they are written to config.toml and
         recorded in resumes.log. Anything else is refused: it would be another run."""
-        if any(a.partition("=")[0].strip() == "plugin" for a in overrides):
-            raise TlgenError("--resume cannot change the plugin: a run keeps the plugin it was "
-                             "started with; start a new run for another plugin")
         before = cls.open(run_dir, extra_plugins)
+        guards.check_plugin_unchanged(before.config.plugin, overrides)
         run = cls.open(run_dir, extra_plugins, overrides)
         old = _flatten(before.config.model_dump(mode="json"))
         new = _flatten(run.config.model_dump(mode="json"))
@@ -105,12 +104,10 @@ class Run:
         if refused:
             raise TlgenError(f"--resume cannot change {', '.join(refused)}: it would no longer "
                              "continue the same run; start a new run with that setting instead")
-        if changed:
-            (run.dir / "config.toml").write_text(cfg.dump(run.config), encoding="utf-8")
+        guards.check_resumable(run.dir, run.config)
+        if changed:  # written by guards.confirm_resume once the checkpoint is known to fit
             line = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-            with open(run.dir / "resumes.log", "a", encoding="utf-8") as fh:
-                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed with {line}\n")
-            run.log(f"resuming with {line} (recorded in config.toml and resumes.log)")
+            run.resume_record = (cfg.dump(run.config), line)
         return run
 
     # ---------------------------------------------------------------- runtime
@@ -160,13 +157,14 @@ class Run:
         A new run that fails before its first checkpoint leaves no folder behind (a run a
         plugin stopped on purpose, ``StopTraining``, keeps it)."""
         new = not (self.dir / "config.toml").exists()
-        try:
-            return self._execute()
-        except BaseException as exc:
-            if new and not isinstance(exc, StopTraining) and self.is_main and self.dir.is_dir() \
-                    and not (self.dir / "checkpoints").is_dir():
-                shutil.rmtree(self.dir, ignore_errors=True)
-            raise
+        with guards.signals_stop():
+            try:
+                with guards.RunLock(self.dir):
+                    return self._execute()
+            except BaseException as exc:
+                removed = new and self.is_main and guards.remove_new_run(self.dir, exc)
+                guards.explain_stop(exc, self.dir, removed)
+                raise
 
     def _execute(self) -> dict[str, Any]:
         from accelerate.utils import set_seed
@@ -187,6 +185,7 @@ class Run:
         from .preflight import check_backbone
 
         check_backbone(self, backbone)
+        guards.confirm_resume(self, backbone.model)  # nothing of a resume written before this
         results: dict[str, StageResult] = {}
         if self.config.before:
             results["before"] = self.stage("before", backbone, data, keep=True)
@@ -279,9 +278,9 @@ class Run:
     def export(self, out_dir: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
         """Write the fine-tuned model in plain Hugging Face format to ``out_dir``: a new or
         empty folder (``overwrite`` allows a non-empty one), never inside a run folder."""
-        from .preflight import check_export_target
+        from .files import check_export_target
 
-        out = check_export_target(Path(out_dir), overwrite)
+        out = check_export_target(out_dir, overwrite)
         backbone = self.load_trained()
         out.mkdir(parents=True, exist_ok=True)
         return self.call("export", backbone=backbone, out_dir=out, merge=merge)

@@ -14,17 +14,20 @@ from string import Template
 
 from . import __version__
 from .errors import TlgenError
+from .files import short, writable_folder
 from .registry import GROUP
 
 TEMPLATES = Path(__file__).parent / "templates" / "plugin"
-NAME = re.compile(r"[a-z][a-z0-9_]*")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def check_name(name: str) -> None:
-    """Raise a TlgenError unless ``name`` is a lower-case Python identifier no installed plugin uses."""
+    """Raise a TlgenError unless ``name`` is a lower-case Python identifier that no installed
+    plugin uses."""
     if not NAME.fullmatch(name):
-        raise TlgenError(f"plugin name {name!r}: use a lower-case Python identifier "
-                         "(letters, digits, _; starting with a letter), e.g. music or abc_tunes")
+        raise TlgenError(f"plugin name {short(name)}: use a lower-case Python identifier of at "
+                         "most 64 characters (letters, digits, _; starting with a letter), e.g. "
+                         "music or abc_tunes")
     if any(ep.name == name for ep in entry_points(group=GROUP)):
         raise TlgenError(f"plugin name {name!r} is taken by an installed plugin; choose another")
 
@@ -32,7 +35,7 @@ def check_name(name: str) -> None:
 def new_plugin(name: str, dest: Path) -> Path:
     """Write the skeleton package ``dest/tlgen-<name>/`` and return that folder."""
     check_name(name)
-    root = Path(dest) / f"tlgen-{name}"
+    root = writable_folder(dest, "--dest") / f"tlgen-{name}"
     if root.exists():
         raise TlgenError(f"{root} already exists; remove it or choose another NAME or --dest")
     values = {"name": name, "package": f"tlgen_{name}", "distribution": f"tlgen-{name}",

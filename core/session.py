@@ -91,14 +91,9 @@ class Session:
     def _cut_metrics(self, step: int) -> None:
         """Steps after the checkpoint will be redone: drop their records (and a torn last
         line a crash left, saying so)."""
-        from .report import read_metrics
+        from .guards import cut_metrics_log
 
-        log = self.run.dir / "metrics.jsonl"
-        if not log.is_file():
-            return
-        records = read_metrics(self.run.dir, on_torn=self.run.log)
-        kept = [r for r in records if r["step"] <= step]
-        log.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        cut_metrics_log(self.run.dir / "metrics.jsonl", step, self.run.log)
 
     # ---------------------------------------------------------------- signals
     @contextlib.contextmanager

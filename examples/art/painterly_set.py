@@ -30,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from tlgen.plugins.art.images import image_files, read_rgb, resize_short_side
+from tlgen.plugins.art.data import image_files, read_rgb, resize_short_side
 
 STYLES = 26
 VAN_GOGH_LIKE = (16, 19, 25)

@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .datasets import to_tensor
-from .images import resize_short_side
-from .style import gram
+from .data import resize_short_side, to_tensor
+from .metrics import gram
 from .vgg import STYLE_LAYERS, VGG16Features
 
 

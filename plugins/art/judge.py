@@ -29,7 +29,7 @@ from PIL import Image
 from tlgen import TlgenError
 
 from .baseline import StylePredictor
-from .images import resize_short_side
+from .data import resize_short_side
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -21,7 +21,6 @@ from .config import ArtBackbone, ArtData, ArtSample
 
 if TYPE_CHECKING:
     import torch
-    from PIL import Image
 
     from tlgen.run import Run
     from tlgen.types import Backbone, DataSplits, LayerMap, StageResult
@@ -43,189 +42,101 @@ def default_train_config() -> dict[str, Any]:
 
 @hookimpl
 def load_backbone(run: Run, path: str | None) -> Backbone:
-    from . import backbones
+    from .backbone import load
 
-    cfg = run.config.backbone
-    if cfg.from_scratch:
-        pipe, name = backbones.new_pixel_pipeline(cfg), "new pixel DDPM"
-    else:
-        name = path or cfg.path or str(backbones.SHIPPED)
-        shipped = name == str(backbones.SHIPPED)
-        if shipped and not (backbones.SHIPPED / "model_index.json").is_file():
-            raise TlgenError(f"the shipped backbone is missing from {backbones.SHIPPED}; build it "
-                             "with `tlgen run --config examples/art/pretrain_backbone.toml`")
-        pipe = backbones.load_pipeline(name)
-    return backbones.to_backbone(pipe, name)
+    return load(run.config.backbone, path)
 
 
 @hookimpl
 def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
+    """Random crops of the style set to train on (the last ``validation_images`` held out),
+    and in ``extras`` what sample, evaluate and report share, prepared once: the style
+    images, the content images to stylise and the scorer (style distances and judge, each
+    content image's own distances, the baseline a stylised image's change is measured
+    against)."""
     from tlgen.types import DataSplits
 
-    from .datasets import Collate, RandomCrops
-    from .stylizers import style_guidance
+    from . import data
+    from .backbone import size_multiple
+    from .metrics import Scorer
+    from .sampling import style_guidance
 
-    cfg = run.config.data
-    style_guidance(backbone, run.config.sample)  # refuses guidance a pipeline cannot take
-    if backbone.extras["kind"] == "latent" and cfg.crop % 8:
-        raise TlgenError(f"config key 'data.crop': {cfg.crop} must be a multiple of 8 for a "
-                         "latent diffusion pipeline")
-    pictures = _style_images(run)
-    held = cfg.validation_images if len(pictures) > cfg.validation_images else 0
-    if held < cfg.validation_images:
+    cfg = run.config
+    style_guidance(backbone, cfg.sample)  # refuses guidance a pipeline cannot take
+    if backbone.extras["kind"] == "latent" and cfg.data.crop % 8:
+        raise TlgenError(f"config key 'data.crop': {cfg.data.crop} must be a multiple of 8 "
+                         "for a latent diffusion pipeline")
+    pictures = data.style_images(cfg.data, run.log)
+    held = cfg.data.validation_images if len(pictures) > cfg.data.validation_images else 0
+    if held < cfg.data.validation_images:
         run.log(f"note: only {len(pictures)} style image(s); none held out for validation")
     train, validation = pictures[: len(pictures) - held], pictures[len(pictures) - held:]
     run.log(f"style set: {len(train)} training, {len(validation)} validation image(s) "
-            f"from {cfg.style}; {cfg.crop}px crops")
+            f"from {cfg.data.style}; {cfg.data.crop}px crops")
+    contents = data.content_images(cfg.data, cfg.sample, size_multiple(backbone))
+    crops = cfg.data.crop, cfg.data.zoom, cfg.data.crops_per_image
     return DataSplits(
-        train=RandomCrops(train, cfg.crop, cfg.zoom, cfg.crops_per_image, seed=run.config.seed),
-        validation=RandomCrops(validation, cfg.crop, cfg.zoom, cfg.crops_per_image,
-                               seed=run.config.seed + 1) if validation else None,
-        collate_fn=Collate(_caption_ids(backbone, cfg.caption)),
+        train=data.RandomCrops(train, *crops, seed=cfg.seed),
+        validation=data.RandomCrops(validation, *crops, seed=cfg.seed + 1) if validation
+        else None,
+        collate_fn=data.Collate(data.caption_ids(backbone.tokenizer, cfg.data.caption)),
         count_key=None,
         unit="images",
-        extras={"style_images": pictures, **_references(run, backbone, pictures)},
+        extras={"style_images": pictures, "content_images": contents,
+                "scorer": Scorer(pictures, contents, cfg.sample.content_size)},
     )
-
-
-def _style_images(run: Run) -> list[Image.Image]:
-    """The style set. An image too small to carry texture (short side under 32 px, or the
-    crop if that is smaller) is refused; one smaller than the crop is upscaled, with a
-    warning naming it."""
-    from . import images
-
-    cfg = run.config.data
-    found = images.load(cfg.style, "data.style", min(images.MIN_SIDE, cfg.crop))
-    for path, img in found:
-        if min(img.size) < cfg.crop:
-            run.log(f"warning: style image {path} is {img.width}x{img.height} px, smaller than "
-                    f"the {cfg.crop} px crop: it is upscaled, so its crops are blurred")
-    return [img for _, img in found]
-
-
-def _caption_ids(backbone: Backbone, caption: str) -> torch.Tensor | None:
-    """The caption's token ids for a text-conditioned pipeline (None: unconditional)."""
-    tok = backbone.tokenizer
-    if tok is None:
-        return None
-    return tok(caption, padding="max_length", max_length=tok.model_max_length, truncation=True,
-               return_tensors="pt").input_ids
-
-
-def _references(run: Run, backbone: Backbone, style_images: list[Image.Image]) -> dict:
-    """What sample, evaluate and report share, prepared once: the content images to
-    stylise and the scorer (style distances and judge, each content image's own distances,
-    the baseline a stylised image's change is measured against)."""
-    from .evaluation import Scorer
-    from .samples import content_images
-    from .stylizers import size_multiple
-
-    cfg = run.config
-    contents = content_images(cfg.data, cfg.sample, size_multiple(backbone))
-    return {"content_images": contents,
-            "scorer": Scorer(style_images, contents, cfg.sample.content_size)}
 
 
 @hookimpl
 def layer_map(backbone: Backbone) -> LayerMap:
-    from .backbones import layer_map as unet_layer_map
+    from .backbone import layer_map as unet_layer_map
 
     return unet_layer_map(backbone.model)
 
 
 @hookimpl
 def loss(backbone: Backbone, model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    from .objective import noise_prediction_loss
+    from .loss import noise_prediction_loss
 
     return noise_prediction_loss(backbone, model, batch)
 
 
 @hookimpl
 def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -> list:
-    from . import samples
-    from .stylizers import stylizer_for
+    from . import sampling
 
     cfg = run.config
-    stylizer = stylizer_for(backbone, cfg.sample, cfg.data, run.device, data.extras["style_images"])
+    stylizer = sampling.stylizer_for(backbone, cfg.sample, cfg.data, run.device,
+                                     data.extras["style_images"])
     contents = data.extras["content_images"]
-    made = samples.generate(stylizer, contents, cfg.sample, n)
+    made = sampling.generate(stylizer, contents, cfg.sample, n)
     folder = run.samples_dir(stage)
-    samples.save(folder, made, contents)
+    sampling.save(folder, made, contents)
     run.log(f"{stage}: {len(made)} images in {folder}")
     return made
 
 
 @hookimpl
 def evaluate(data: DataSplits, samples: list) -> dict[str, float]:
-    from .evaluation import summarise
-
-    scorer = data.extras["scorer"]
-    return summarise(scorer.rows(samples), scorer.bases)
+    return data.extras["scorer"].summary(samples)
 
 
 @hookimpl
 def item_metrics(run: Run, data: DataSplits, samples: list, stage: str) -> list[dict]:
     """One row per image (what it is, its distances, SSIM and changes), also written to
     ``scores.csv`` in the stage's samples folder for the user."""
-    from .evaluation import write_scores
-
-    scorer = data.extras["scorer"]
-    rows = scorer.rows(samples)
-    write_scores(run.samples_dir(stage) / "scores.csv", rows, scorer.bases)
-    return rows
+    return data.extras["scorer"].items(samples, run.samples_dir(stage))
 
 
 @hookimpl
 def report(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[dict]:
-    from . import figures
+    from .report import sections
 
-    out = run.dir / "figures"
-    out.mkdir(exist_ok=True)
-    results = {**results, "magenta": _magenta(run, data)}
-    stages = {name: list(zip(result.samples, result.items, strict=True))
-              for name, result in results.items()}
-    metrics = {name: result.metrics for name, result in results.items()}
-    extras = data.extras
-    return [
-        {"title": "Style transfer: content | base model | fine-tuned | zero-shot Magenta, "
-                  "at each strength",
-         "note": "style: random-filter Gram distance to the style set; judge: cosine distance "
-                 "in Magenta's style embedding (nothing in training or guidance optimises it); "
-                 "lower is closer. SSIM: content kept. Magenta: its pretrained arbitrary "
-                 "stylisation, no training, at style blend b = each strength (the baseline to "
-                 "beat; the judge favours it). Per-image figures: scores.csv in each stage's "
-                 "samples folder.",
-         "image": figures.strength_grid(stages, extras["content_images"],
-                                        extras["scorer"].bases, out / "style_transfer.png")},
-        {"title": "Style transfer metrics by strength",
-         "note": "Change of each distance of the output relative to its content image "
-                 "(target: style change -50% at SSIM >= 0.5).",
-         "table": figures.strength_table(metrics)},
-        {"title": "Free samples (unconditional or prompted)",
-         "image": figures.sample_sheet(stages, out / "samples.png")},
-        {"title": f"Style set ({run.config.data.style})",
-         "image": figures.thumbnail_strip(extras["style_images"], out / "style_set.png")},
-    ]
-
-
-def _magenta(run: Run, data: DataSplits) -> StageResult:
-    """The zero-shot Magenta baseline on the content images, at a style blend equal to each
-    strength, measured like a stage and saved beside the stages' samples for the user."""
-    from tlgen.types import StageResult
-
-    from . import samples
-    from .baseline import MagentaBaseline
-
-    contents = data.extras["content_images"]
-    made = MagentaBaseline(data.extras["style_images"]).samples(contents,
-                                                                run.config.sample.strengths)
-    samples.save(run.samples_dir("magenta"), made, contents)
-    return StageResult(samples=made, metrics=evaluate(data, made),
-                       items=item_metrics(run, data, made, "magenta"))
+    return sections(run, data, results)
 
 
 @hookimpl
 def export(backbone: Backbone, out_dir: Path, merge: bool) -> Path:
-    from .backbones import export as save_pipeline
+    from .backbone import export as save_pipeline
 
     return save_pipeline(backbone, out_dir, merge)

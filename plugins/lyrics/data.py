@@ -14,6 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from tlgen import TlgenError
+from tlgen.files import check_data_file, read_bytes
 
 SONG_BREAK = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 STANZA_BREAK = re.compile(r"\n[ \t]*\n")
@@ -36,7 +37,7 @@ def default_path() -> Path:
 
 def read_text(path: Path) -> str:
     """The UTF-8 text of ``path``, line ends normalised; binary or other encodings are errors."""
-    raw = path.read_bytes()
+    raw = read_bytes(path, "lyrics file")
     if b"\x00" in raw:
         raise TlgenError(f"{path}: looks like a binary file, not lyrics; give a UTF-8 text file")
     try:
@@ -58,8 +59,8 @@ def split_songs(text: str) -> list[str]:
 
 def read_songs(path: Path) -> list[str]:
     """All songs under ``path`` (a file of songs or a folder with one song per file)."""
-    if not path.exists():
-        raise TlgenError(f"data.path {path} does not exist; give a lyrics file or folder")
+    if not path.is_dir():
+        check_data_file(path, "lyrics file or folder", "data.path")
     if path.is_file():
         songs = split_songs(read_text(path))
     else:

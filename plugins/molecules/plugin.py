@@ -195,6 +195,20 @@ def item_metrics(run, data, samples, stage):
 
 
 @hookimpl
+def metric_names(config):
+    """What ``evaluate`` may report under ``config`` (``tlgen sweep`` checks its objectives
+    against these before any trial); core adds the held-out losses."""
+    names = ["valid", "unique", "unique@1k", "unique@10k", "novelty", "IntDiv", "IntDiv2",
+             "Filters", "SNN/Test", "Frag/Test", "Scaf/Test", "QED", "SA", "logP", "MW",
+             "max_sim_train", "max_sim_test", "PAINS", "Brenk", "scaffold_recovery"]
+    if config.evaluate.fcd:
+        names.append("FCD/Test")
+    if config.evaluate.property_model:
+        names += ["pred_mean", "pred_active", "property_model_r2"]
+    return names
+
+
+@hookimpl
 def report(run, data, results):
     """Sections from the stages' rows (``StageResult.items``) and the held-out series'."""
     from .metrics.stages import write

@@ -105,3 +105,8 @@ def evaluate(samples):
 def report(results):
     return [{"title": "Samples", "items": [f"{stage}: {' | '.join(r.samples)}"
                                            for stage, r in results.items()]}]
+
+
+@hookimpl
+def metric_names():
+    return ["distinct_chars"]

@@ -162,10 +162,9 @@ def packed_and_padded_step(make_run, group, pack):
             module.p = 0.0
     data = run.call("prepare_data", backbone=backbone)
     trainer = Trainer(run, backbone, data)
-    trainer.window, trainer.first_bad = torch.zeros(3), torch.zeros((), dtype=torch.long)
     batch = trainer.train_loader.collate_fn([data.train[i] for i in group])
     trainer.model.train()
-    loss = run.hooks.loss(run=run, backbone=backbone, model=trainer.model, batch=batch)
+    loss = run.call("loss", backbone=backbone, model=trainer.model, batch=batch, training=True)
     loss.backward()
     return batch, loss.item(), {n: p.grad for n, p in trainer.model.named_parameters()}
 

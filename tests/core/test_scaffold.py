@@ -12,10 +12,19 @@ from tlgen import TlgenError
 from tlgen.scaffold import new_plugin
 from tlgen.testing import PluginConformance, check_hooks, check_resume, run_tiny
 
+ROLES = ("plugin", "config", "backbone", "data", "sampling", "metrics", "report")
+
 
 @pytest.fixture(scope="module")
 def skeleton(tmp_path_factory):
     return new_plugin("poems", tmp_path_factory.mktemp("dest"))
+
+
+@pytest.fixture
+def importable(skeleton, monkeypatch):
+    """The skeleton's package importable, as ``pip install -e .`` makes it."""
+    monkeypatch.syspath_prepend(str(skeleton))
+    return skeleton
 
 
 def _generated_test_class(skeleton) -> type:
@@ -31,7 +40,8 @@ def test_skeleton_is_a_package_with_an_entry_point(skeleton):
     project = tomllib.loads((skeleton / "pyproject.toml").read_text())
     assert project["project"]["name"] == "tlgen-poems"
     assert project["project"]["entry-points"]["tlgen"] == {"poems": "tlgen_poems.plugin"}
-    for rel in ("README.md", "tlgen_poems/__init__.py", "tlgen_poems/data/corpus.txt"):
+    for rel in ("README.md", "tlgen_poems/__init__.py", "tlgen_poems/data/corpus.txt",
+                *(f"tlgen_poems/{role}.py" for role in ROLES)):
         assert (skeleton / rel).is_file(), rel
     written = [p for p in skeleton.rglob("*") if p.is_file()]
     assert not [p for p in written if p.suffix == ".tmpl" or "$" in p.read_text()]
@@ -39,7 +49,8 @@ def test_skeleton_is_a_package_with_an_entry_point(skeleton):
     assert issubclass(test_class, PluginConformance) and test_class.plugin == "tlgen_poems.plugin"
 
 
-def test_skeleton_passes_the_conformance_kit(skeleton, tmp_path):
+def test_skeleton_passes_the_conformance_kit(importable, tmp_path):
+    skeleton = importable
     plugin = str(skeleton / "tlgen_poems" / "plugin.py")
     overrides = _generated_test_class(skeleton).overrides
     hooks = set(check_hooks(plugin))

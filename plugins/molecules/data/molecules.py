@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlgen import TlgenError
+from tlgen.files import check_data_file, read_data, read_text
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "smi", "molecule")
 
@@ -92,9 +94,7 @@ def chembl2321810() -> Source:
 def read_file(path: str | Path, smiles_column: str | None = None,
               property_column: str | None = None) -> Source:
     """Rows of a .smi, .csv/.tsv (optionally .gz) or .sdf file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise TlgenError(f"data file {path} does not exist; fix data.source")
+    path = check_data_file(path, "data file", "data.source")
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     kind = suffixes[-1] if suffixes else ""
     if kind == ".sdf":
@@ -110,9 +110,8 @@ def _read_sdf(path: Path, property_column: str | None) -> Source:
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
-    opener = gzip.open if path.suffix == ".gz" else open
     rows = []
-    with opener(path, "rb") as handle:
+    with io.BytesIO(read_data(path)) as handle:
         for number, mol in enumerate(Chem.ForwardSDMolSupplier(handle), start=1):
             if mol is None:
                 rows.append(Row(number, None))
@@ -130,7 +129,8 @@ def _read_table(path: Path, smiles_column: str | None, property_column: str | No
     sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
     try:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, EOFError,
+            OSError) as exc:
         raise TlgenError(f"data file {path}: cannot read as a table ({str(exc).strip()})") from None
     column = _pick_column(path, list(table.columns), smiles_column, "data.smiles_column")
     if property_column is not None:
@@ -156,9 +156,7 @@ def _pick_column(path: Path, columns: list[str], wanted: str | None, key: str) -
 
 
 def _read_smi(path: Path, property_column: str | None) -> Source:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        lines = handle.read().splitlines()
+    lines = read_text(path).splitlines()
     first = lines[0].split() if lines else []
     header = bool(first) and first[0].lower() in SMILES_COLUMNS
     index = 1

@@ -1,13 +1,13 @@
 import pytest
 
-from tlgen.plugins.art import images
+from tlgen.plugins.art import data
 from tlgen.plugins.art.baseline import MagentaBaseline
-from tlgen.plugins.art.style import StyleDistance, content_ssim
+from tlgen.plugins.art.metrics import StyleDistance, content_ssim
 
 
 @pytest.fixture(scope="module")
 def paintings():
-    return [img for _, img in images.load("vangogh", "data.style")]
+    return [img for _, img in data.load("vangogh", "data.style")]
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def baseline(paintings):
 @pytest.fixture(scope="module")
 def photo():
     """The astronaut, as the benchmark measures it: short side 128, not square."""
-    return images.resize_short_side(images.read_rgb(images.builtin("skimage")[0]), 128).crop(
+    return data.resize_short_side(data.read_rgb(data.builtin("skimage")[0]), 128).crop(
         (0, 0, 128, 96))
 
 

@@ -4,11 +4,11 @@ import torch
 from PIL import Image
 
 from tlgen import TlgenError
-from tlgen.plugins.art.backbones import to_backbone
+from tlgen.plugins.art.backbone import to_backbone
 from tlgen.plugins.art.config import ArtData, ArtSample
-from tlgen.plugins.art.datasets import to_tensor
+from tlgen.plugins.art.data import to_tensor
 from tlgen.plugins.art.guidance import StyleGuide
-from tlgen.plugins.art.stylizers import PixelStylizer, style_guidance, stylizer_for
+from tlgen.plugins.art.sampling import PixelStylizer, style_guidance, stylizer_for
 
 from .conftest import tiny_pixel_pipeline, tiny_sd_pipeline
 

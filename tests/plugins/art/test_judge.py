@@ -6,16 +6,16 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tlgen import TlgenError
-from tlgen.plugins.art import images
+from tlgen.plugins.art import data
 from tlgen.plugins.art.judge import StyleJudge
-from tlgen.plugins.art.style import StyleDistance, held_out_distances
+from tlgen.plugins.art.metrics import StyleDistance, held_out_distances
 
 SIZE = 128  # the art plugin's default content_size: runs measure their outputs at this scale
 MIN_AUC = 0.85
 
 
 def load(*names: str) -> list:
-    return [img for name in names for _, img in images.load(name, name)]
+    return [img for name in names for _, img in data.load(name, name)]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from tlgen import Run, TlgenError
 from tlgen.cli import main
-from tlgen.plugins.art.evaluation import read_scores
+from tlgen.plugins.art.metrics import read_scores
 from tlgen.testing import KillAt
 
 from .conftest import FAST
@@ -80,7 +80,7 @@ def test_a_new_pixel_model_trains_from_scratch(make_run):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("backbone.path='{tmp}'", "not a diffusion pipeline folder"),
+    ("backbone.path='{tmp}'", "the folder has no model_index.json"),
     ("backbone.path='{tmp}/missing/model'", "no such folder"),
     ("data.style='{tmp}'", "data.style.*has no images"),
 ])

@@ -86,6 +86,8 @@ def test_item_metrics_give_one_row_per_sample_and_the_report_its_unique_valid_on
         output_dir=tmp_path, device="cpu")
     backbone = run.load_backbone()
     data = run.call("prepare_data", backbone=backbone)
+    written = set(data.extras)  # prepare_data writes extras; no later hook adds to them
+    assert written == {"molecules", "notes", "evaluation", "scorer"}
     known = data.extras["molecules"]["train"].smiles[0]
     samples = ["OCC", "C1CC", known, "CCO"]
     rows = run.call("item_metrics", backbone=backbone, data=data, samples=samples, stage="t")
@@ -100,3 +102,5 @@ def test_item_metrics_give_one_row_per_sample_and_the_report_its_unique_valid_on
     table = stage_table(rows)
     assert list(table["smiles"]) == ["CCO", rows[2]["canonical"]]
     assert (run.samples_dir("t") / "scores.csv").read_text().count("\n") == 5
+    run.call("evaluate", backbone=backbone, data=data, samples=samples, stage="t")
+    assert set(data.extras) == written

@@ -73,3 +73,22 @@ def test_the_fast_sampler_draws_what_generate_draws_for_the_same_seed(tiny_prior
     assert len(rows) == 7 and all(r[0] == tokenizer.bos_token_id for r in rows)
     assert all(len(r) == 30 or (r[-1] == tokenizer.eos_token_id and
                                 tokenizer.eos_token_id not in r[1:-1]) for r in rows)
+
+
+def test_the_reward_stage_draws_through_the_plugins_sampler(tiny_prior, tmp_path):
+    """The sample_ids hook answers with the fast sampler, from torch's RNG (which the reward
+    stage's checkpoints keep): equal seeds, equal rows."""
+    from tlgen import Run
+
+    run = Run.create("molecules", overrides=[f"backbone.path='{tiny_prior}'", "sample.bf16=false"],
+                     output_dir=tmp_path, device="cpu")
+    backbone = run.load_backbone()
+    draws = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        draws.append(run.call("sample_ids", backbone=backbone, model=backbone.model, n=5,
+                              temperature=1.0, max_tokens=20))
+    torch.manual_seed(7)
+    assert draws[0] == draws[1] == sampling.draw_ids(backbone.model, backbone.tokenizer, 5,
+                                                     max_tokens=20, bf16=False)
+    assert len(draws[0]) == 5 and all(len(row) <= 20 for row in draws[0])

@@ -1,7 +1,7 @@
 import torch
 
 from tlgen.plugins.art import plugin
-from tlgen.plugins.art.backbones import to_backbone
+from tlgen.plugins.art.backbone import to_backbone
 
 from .conftest import tiny_pixel_pipeline
 

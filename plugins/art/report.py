@@ -1,15 +1,26 @@
-"""Report figures: content | base | fine-tuned | Magenta baseline at each strength, free
-samples, the style set."""
+"""The art report: content | base | fine-tuned | Magenta baseline at each strength, a table
+by strength, free samples and the style set, drawn from each stage's item rows; figures in
+``<run>/figures/``."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from tlgen.figures import figure_path, save_figure  # noqa: E402
+from tlgen.types import DataSplits, StageResult  # noqa: E402
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    from tlgen.run import Run
 
 LABELS = {"before": "base", "after": "fine-tuned", "magenta": "Magenta"}
 # what a column's strength is: SDEdit's noise level, or the Magenta baseline's style blend
@@ -29,20 +40,18 @@ def _caption(row: dict) -> str:
     return " · ".join(parts)
 
 
-def _save(fig, out: Path) -> Path:
+def _tidy(fig: Figure) -> Figure:
     for ax in fig.axes:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return fig
 
 
 Scored = list[tuple[Image.Image, dict]]  # a stage's samples, each with its item_metrics row
 
 
 def strength_grid(stages: dict[str, Scored], contents: dict[str, Image.Image],
-                  bases: dict[str, dict[str, float]], out: Path) -> Path | None:
+                  bases: dict[str, dict[str, float]]) -> Figure | None:
     """One row per content image: the image, then each stage's output at each strength,
     with the distances to the style set (lower: closer) and SSIM under each (from the
     samples' rows; the content image's own distances from ``bases``)."""
@@ -65,10 +74,10 @@ def strength_grid(stages: dict[str, Scored], contents: dict[str, Image.Image],
                 axes[row][col].set_title(f"{_label(stage)} {PARAMETER.get(stage, 's')}="
                                          f"{strength:g}\n"
                                          f"{_caption(found[1])}", fontsize=8)
-    return _save(fig, out)
+    return _tidy(fig)
 
 
-def sample_sheet(stages: dict[str, Scored], out: Path) -> Path | None:
+def sample_sheet(stages: dict[str, Scored]) -> Figure | None:
     """The free (unconditional or prompted) samples, one row per stage."""
     rows = {stage: [img for img, row in scored if row["kind"] == "sample"]
             for stage, scored in stages.items()}
@@ -82,10 +91,10 @@ def sample_sheet(stages: dict[str, Scored], out: Path) -> Path | None:
         for c, img in enumerate(found):
             axes[r][c].imshow(img)
         axes[r][0].set_title(_label(stage), fontsize=8, loc="left")
-    return _save(fig, out)
+    return _tidy(fig)
 
 
-def thumbnail_strip(images: list[Image.Image], out: Path, height: int = 120) -> Path:
+def thumbnail_strip(images: list[Image.Image], height: int = 120) -> Image.Image:
     """The images side by side at one height."""
     thumbs = [img.resize((max(1, round(img.width * height / img.height)), height),
                          Image.Resampling.LANCZOS) for img in images]
@@ -95,8 +104,7 @@ def thumbnail_strip(images: list[Image.Image], out: Path, height: int = 120) -> 
     for thumb in thumbs:
         strip.paste(thumb, (x, 0))
         x += thumb.width + 4
-    strip.save(out)
-    return out
+    return strip
 
 
 def strength_table(metrics: dict[str, dict[str, float]]) -> dict:
@@ -114,3 +122,58 @@ def strength_table(metrics: dict[str, dict[str, float]]) -> dict:
         fmts = [fmt for _, _, fmt in figures for _ in stages]
         rows.append([s, *(None if v is None else fmt.format(v) for v, fmt in zip(cells, fmts))])
     return {"columns": columns, "rows": rows}
+
+
+def sections(run: Run, data: DataSplits, results: dict[str, StageResult]) -> list[dict]:
+    """The report's sections for the stages in ``results`` and the Magenta baseline."""
+    results = {**results, "magenta": magenta_stage(run, data)}
+    stages = {name: list(zip(result.samples, result.items, strict=True))
+              for name, result in results.items()}
+    metrics = {name: result.metrics for name, result in results.items()}
+    extras = data.extras
+    return [
+        {"title": "Style transfer: content | base model | fine-tuned | zero-shot Magenta, "
+                  "at each strength",
+         "note": "style: random-filter Gram distance to the style set; judge: cosine distance "
+                 "in Magenta's style embedding (nothing in training or guidance optimises it); "
+                 "lower is closer. SSIM: content kept. Magenta: its pretrained arbitrary "
+                 "stylisation, no training, at style blend b = each strength (the baseline to "
+                 "beat; the judge favours it). Per-image figures: scores.csv in each stage's "
+                 "samples folder.",
+         "image": _save(run, strength_grid(stages, extras["content_images"],
+                                           extras["scorer"].bases), "style_transfer")},
+        {"title": "Style transfer metrics by strength",
+         "note": "Change of each distance of the output relative to its content image "
+                 "(target: style change -50% at SSIM >= 0.5).",
+         "table": strength_table(metrics)},
+        {"title": "Free samples (unconditional or prompted)",
+         "image": _save(run, sample_sheet(stages), "samples")},
+        {"title": f"Style set ({run.config.data.style})",
+         "image": _strip(run, extras["style_images"], "style_set")},
+    ]
+
+
+def _save(run: Run, fig: Figure | None, name: str) -> Path | None:
+    return None if fig is None else save_figure(fig, run.dir, name, dpi=100)
+
+
+def _strip(run: Run, images: list[Image.Image], name: str) -> Path:
+    out = figure_path(run.dir, name)
+    thumbnail_strip(images).save(out)
+    return out
+
+
+def magenta_stage(run: Run, data: DataSplits) -> StageResult:
+    """The zero-shot Magenta baseline on the content images, at a style blend equal to each
+    strength, measured like a stage and saved beside the stages' samples for the user."""
+    from . import sampling
+    from .baseline import MagentaBaseline
+
+    contents = data.extras["content_images"]
+    made = MagentaBaseline(data.extras["style_images"]).samples(contents,
+                                                                run.config.sample.strengths)
+    folder = run.samples_dir("magenta")
+    sampling.save(folder, made, contents)
+    scorer = data.extras["scorer"]
+    return StageResult(samples=made, metrics=scorer.summary(made),
+                       items=scorer.items(made, folder))

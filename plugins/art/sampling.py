@@ -1,4 +1,7 @@
-"""Style transfer by SDEdit: noise a content image to strength s, denoise it with the model.
+"""A stage's samples: style transfer by SDEdit (noise a content image to strength s, denoise
+it with the model) at each strength, then free samples; each an RGB image whose ``info``
+says what it is (``kind``, ``content``, ``strength`` or ``index``, ``file``), saved as PNGs
+in the stage's samples folder for the user.
 
 Pixel UNets are run here with a DDIM scheduler, optionally guided towards the style set's
 palette and VGG16 Gram statistics (guidance.py); Stable Diffusion uses diffusers' own img2img
@@ -6,6 +9,7 @@ pipeline (the same idea in VAE latent space, conditioned on the caption)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -21,9 +25,9 @@ if TYPE_CHECKING:
 
     from .guidance import StyleGuide
 
-from .backbones import base_unet
+from .backbone import base_unet
 from .config import ArtData, ArtSample
-from .datasets import to_image, to_tensor
+from .data import to_image, to_tensor
 
 # The default guidance of a pixel pipeline: on the fine-tuned DDPM at strength 0.3 it halves
 # the style distance at SSIM 0.57 (guidance.py); 0.03 gives more style for 0.03 less SSIM.
@@ -111,14 +115,6 @@ class LatentStylizer:
                              generator=torch.Generator().manual_seed(seed)).images
 
 
-def size_multiple(backbone: Backbone) -> int:
-    """What each side of an image the backbone re-renders must be a multiple of: the pixel
-    UNet's downsampling, or the VAE's scale factor."""
-    if backbone.extras["kind"] == "pixel":
-        return 2 ** (len(base_unet(backbone.model).down_blocks) - 1)
-    return backbone.extras["pipeline"].vae_scale_factor
-
-
 def style_guidance(backbone: Backbone, sample: ArtSample) -> float:
     """The guidance scale a run samples with: ``sample.style_guidance``, or by default 0.02
     for a pixel pipeline and 0 for Stable Diffusion, which refuses any other value (checked
@@ -149,3 +145,28 @@ def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData, device: t
         return PixelStylizer(unet, pipe.scheduler.config, sample.steps, device, guide)
     return LatentStylizer(pipe, unet, sample.steps, sample.prompt or data.caption,
                           sample.guidance_scale, device)
+
+
+def generate(stylizer: PixelStylizer | LatentStylizer, contents: dict[str, Image.Image],
+             sample: ArtSample, n: int) -> list[Image.Image]:
+    """Each content image at each strength, then ``n`` free samples; ``info`` says which."""
+    out = []
+    for i, (name, img) in enumerate(contents.items()):
+        for strength in sample.strengths:
+            styled = stylizer.stylise(img, strength, seed=sample.seed + i)
+            styled.info.update(kind="stylised", content=name, strength=strength,
+                               file=f"{name}_s{strength:.2f}.png")
+            out.append(styled)
+    for i, img in enumerate(stylizer.generate(n, seed=sample.seed) if n else []):
+        img.info.update(kind="sample", index=i, file=f"sample_{i:03d}.png")
+        out.append(img)
+    return out
+
+
+def save(folder: Path, samples: list[Image.Image], contents: dict[str, Image.Image]) -> None:
+    """The samples as PNGs under their ``info["file"]`` names, and the content images they
+    were made from as ``content_<name>.png``."""
+    for name, img in contents.items():
+        img.save(folder / f"content_{name}.png")
+    for img in samples:
+        img.save(folder / img.info["file"])

@@ -1,5 +1,6 @@
-"""Diffusion backbones: load a diffusers pipeline (or build a new pixel DDPM), name its
-layers for the freeze strategies, and save it back as a plain pipeline folder."""
+"""Diffusion backbones: load a diffusers pipeline (the shipped pixel DDPM in ``backbone/``, a
+folder or hub id, or a new pixel DDPM), name its layers for the freeze strategies, and save
+it back as a plain pipeline folder."""
 
 from __future__ import annotations
 
@@ -26,17 +27,25 @@ ATTENTION = ["to_k", "to_q", "to_v", "to_out.0"]
 RESNET_CONVS = ["conv1", "conv2"]
 
 
+def load(cfg: ArtBackbone, path: str | None) -> Backbone:
+    """The backbone that ``path`` (or ``cfg.path``, or the shipped DDPM) names, or a new pixel
+    DDPM for ``cfg.from_scratch``."""
+    if cfg.from_scratch:
+        return to_backbone(new_pixel_pipeline(cfg), "new pixel DDPM")
+    name = path or cfg.path or str(SHIPPED)
+    if name == str(SHIPPED) and not (SHIPPED / "model_index.json").is_file():
+        raise TlgenError(f"the shipped backbone is missing from {SHIPPED}; build it with "
+                         "`tlgen run --config examples/art/pretrain_backbone.toml`")
+    return to_backbone(load_pipeline(name), name)
+
+
 def load_pipeline(path: str) -> DiffusionPipeline:
     """``DiffusionPipeline.from_pretrained(path)`` with one-line errors for bad folders and ids."""
-    folder = Path(path).expanduser()
-    if folder.exists() and not (folder / "model_index.json").is_file():
-        raise TlgenError(f"backbone.path {path} is not a diffusion pipeline folder (no "
-                         "model_index.json); give a folder saved by DiffusionPipeline."
-                         "save_pretrained or a hub id")
-    if not folder.exists() and (path.startswith((".", "/", "~")) or path.count("/") != 1):
-        raise TlgenError(f"backbone.path {path}: no such folder, and not a hub id (org/name)")
+    from tlgen.lm import resolve_source
+
+    source = resolve_source(path, marker="model_index.json")  # a pipeline folder or a hub id
     try:
-        pipe = DiffusionPipeline.from_pretrained(str(folder) if folder.exists() else path)
+        pipe = DiffusionPipeline.from_pretrained(source)
     except Exception as exc:  # the hub unreachable, a broken folder: name it, no traceback
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TlgenError(f"backbone.path {path}: could not load the pipeline ({first})") from None
@@ -106,6 +115,14 @@ def layer_map(unet: torch.nn.Module) -> LayerMap:
 def base_unet(model: torch.nn.Module) -> torch.nn.Module:
     """The UNet under a peft wrapper (its LoRA layers stay active), or the model itself."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def size_multiple(backbone: Backbone) -> int:
+    """What each side of an image the backbone re-renders must be a multiple of: the pixel
+    UNet's downsampling, or the VAE's scale factor."""
+    if backbone.extras["kind"] == "pixel":
+        return 2 ** (len(base_unet(backbone.model).down_blocks) - 1)
+    return backbone.extras["pipeline"].vae_scale_factor
 
 
 def export(backbone: Backbone, out_dir: Path, merge: bool) -> Path:

@@ -2,10 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlgen.plugins.art import images
-from tlgen.plugins.art.evaluation import (Scorer, content_distances, measure, style_metrics,
-                                          summarise)
-from tlgen.plugins.art.style import StyleDistance, content_ssim, held_out_distances
+from tlgen.plugins.art import data
+from tlgen.plugins.art.metrics import (Scorer, StyleDistance, content_distances, content_ssim,
+                                       held_out_distances, measure, style_metrics, summarise)
 
 
 def noise(size=(96, 64), seed=0):
@@ -13,22 +12,22 @@ def noise(size=(96, 64), seed=0):
 
 
 def test_an_image_is_closer_to_itself_than_to_noise():
-    photo = images.read_rgb(images.builtin("skimage")[0])
+    photo = data.read_rgb(data.builtin("skimage")[0])
     metric = StyleDistance([photo], size=64)
     assert metric(photo) < 1e-5 < metric(noise())
     assert StyleDistance([noise()], size=64)(noise(seed=1)) < metric(noise(seed=1))
 
 
 def test_paintings_are_closer_to_the_other_paintings_than_photos_are():
-    paintings = [img for _, img in images.load("vangogh", "data.style")]
+    paintings = [img for _, img in data.load("vangogh", "data.style")]
     held_out = held_out_distances(paintings, 96)
     metric = StyleDistance(paintings, 96)
-    photos = [metric(img) for _, img in images.load("skimage", "data.content")]
+    photos = [metric(img) for _, img in data.load("skimage", "data.content")]
     assert np.mean(held_out) < np.mean(photos)
 
 
 def test_ssim_is_one_for_the_image_and_low_for_noise():
-    photo = images.resize_short_side(images.read_rgb(images.builtin("skimage")[1]), 64)
+    photo = data.resize_short_side(data.read_rgb(data.builtin("skimage")[1]), 64)
     assert content_ssim(photo, photo) == 1.0
     assert content_ssim(noise(photo.size), photo) < 0.2
 
@@ -49,7 +48,7 @@ def test_summary_compares_each_output_with_its_own_content():
 
 
 def test_measure_gives_one_row_of_figures_per_image():
-    photo = images.resize_short_side(images.read_rgb(images.builtin("skimage")[1]), 64)
+    photo = data.resize_short_side(data.read_rgb(data.builtin("skimage")[1]), 64)
     metrics = style_metrics([noise()], size=64)
     bases = content_distances(metrics, {"photo": photo})
     kept, styled, free = photo.copy(), noise(photo.size, seed=2), noise((32, 32), seed=3)
@@ -69,7 +68,7 @@ def test_measure_gives_one_row_of_figures_per_image():
 
 
 def test_the_scorer_measures_a_stage_once_and_again_for_new_images():
-    photo = images.resize_short_side(images.read_rgb(images.builtin("skimage")[1]), 64)
+    photo = data.resize_short_side(data.read_rgb(data.builtin("skimage")[1]), 64)
     scorer = Scorer([noise()], {"photo": photo}, size=64)
     calls = []
     judge = scorer.metrics["judge"]

@@ -4,8 +4,8 @@ import torch
 from PIL import Image
 
 from tlgen import TlgenError
-from tlgen.plugins.art import images
-from tlgen.plugins.art.datasets import Collate, RandomCrops
+from tlgen.plugins.art import data
+from tlgen.plugins.art.data import Collate, RandomCrops
 
 
 def save(path, array):
@@ -21,16 +21,16 @@ def save(path, array):
     ("palette.gif", np.full((20, 30), 200, np.uint8)),
 ])
 def test_any_mode_becomes_8bit_rgb(tmp_path, name, array):
-    img = images.read_rgb(save(tmp_path / name, array))
+    img = data.read_rgb(save(tmp_path / name, array))
     assert img.mode == "RGB" and img.size == (30, 20)
     assert np.abs(np.asarray(img).astype(int) - 200).max() <= 1
 
 
 def test_16bit_and_alpha_are_rescaled_and_composited(tmp_path):
-    deep = images.read_rgb(save(tmp_path / "deep.png", np.full((4, 4), 65535, np.uint16)))
+    deep = data.read_rgb(save(tmp_path / "deep.png", np.full((4, 4), 65535, np.uint16)))
     assert np.asarray(deep).min() == 255
     clear = np.zeros((4, 4, 4), np.uint8)  # fully transparent black: white after compositing
-    assert np.asarray(images.read_rgb(save(tmp_path / "clear.png", clear))).min() == 255
+    assert np.asarray(data.read_rgb(save(tmp_path / "clear.png", clear))).min() == 255
 
 
 def test_truncated_and_fake_images_name_the_file(tmp_path):
@@ -42,26 +42,26 @@ def test_truncated_and_fake_images_name_the_file(tmp_path):
     fake.write_text("not an image")
     for bad in (cut, fake):
         with pytest.raises(TlgenError, match=bad.name):
-            images.read_rgb(bad)
+            data.read_rgb(bad)
 
 
 def test_empty_or_missing_folders_are_clear_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("no images here")
     with pytest.raises(TlgenError, match="data.style.*has no images"):
-        images.image_files(str(tmp_path), "data.style")
+        data.image_files(str(tmp_path), "data.style")
     with pytest.raises(TlgenError, match="data.content.*neither a folder"):
-        images.image_files(str(tmp_path / "missing"), "data.content")
+        data.image_files(str(tmp_path / "missing"), "data.content")
 
 
 def test_builtin_sets_are_there_offline():
-    assert [len(images.builtin(name)) for name in images.SHIPPED] == [8, 1, 20]
+    assert [len(data.builtin(name)) for name in data.SHIPPED] == [8, 1, 20]
     for name in ("skimage", "photos"):
-        assert all(p.is_file() for p in images.builtin(name))
+        assert all(p.is_file() for p in data.builtin(name))
 
 
-@pytest.mark.parametrize("name", images.SHIPPED)
+@pytest.mark.parametrize("name", data.SHIPPED)
 def test_each_shipped_painting_has_its_provenance(name):
-    files = images.builtin(name)
+    files = data.builtin(name)
     provenance = (files[0].parent / "PROVENANCE.md").read_text(encoding="utf-8")
     assert all(f"| {path.name} |" in provenance for path in files)
 
@@ -80,7 +80,7 @@ def test_images_below_the_minimum_side_are_refused_naming_file_and_size(tmp_path
     save(tmp_path / "big.png", np.zeros((40, 50, 3), np.uint8))
     save(tmp_path / "thin.png", np.zeros((31, 200, 3), np.uint8))
     with pytest.raises(TlgenError, match=r"data.style.*thin\.png is 200x31 px.*at least 32 px"):
-        images.load(str(tmp_path), "data.style", images.MIN_SIDE)
+        data.load(str(tmp_path), "data.style", data.MIN_SIDE)
     (tmp_path / "thin.png").unlink()
-    assert [(p.name, img.size) for p, img in images.load(str(tmp_path), "data.style", 32)] == [
+    assert [(p.name, img.size) for p, img in data.load(str(tmp_path), "data.style", 32)] == [
         ("big.png", (50, 40))]

@@ -1,14 +1,25 @@
-"""Image sets: built-in ones, folders of files, and reading any image as 8-bit RGB."""
+"""The art domain's data: image sets (built-in ones, folders of files, any image read as
+8-bit RGB), the style set, the content images to stylise, and the training set of random
+zoomed crops with flips and its batches."""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlgen import TlgenError
+from tlgen.files import check_name
+
+from .config import ArtData, ArtSample
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -55,7 +66,7 @@ def image_files(spec: str, key: str) -> list[Path]:
     found = builtin(spec)
     if found is not None:
         return found
-    path = Path(spec).expanduser()
+    path = check_name(spec, f"config key '{key}':")
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -116,3 +127,95 @@ def resize_short_side(img: Image.Image, short: int, multiple: int = 1) -> Image.
     cw, ch = w - w % multiple, h - h % multiple
     left, top = (w - cw) // 2, (h - ch) // 2
     return img.crop((left, top, left + cw, top + ch))
+
+
+def style_images(data: ArtData, log: Callable[[str], None]) -> list[Image.Image]:
+    """The style set. An image too small to carry texture (short side under 32 px, or the
+    crop if that is smaller) is refused; one smaller than the crop is upscaled, with a
+    warning naming it."""
+    found = load(data.style, "data.style", min(MIN_SIDE, data.crop))
+    for path, img in found:
+        if min(img.size) < data.crop:
+            log(f"warning: style image {path} is {img.width}x{img.height} px, smaller than "
+                f"the {data.crop} px crop: it is upscaled, so its crops are blurred")
+    return [img for _, img in found]
+
+
+def content_images(data: ArtData, sample: ArtSample, multiple: int) -> dict[str, Image.Image]:
+    """The first ``max_content`` content images by file name, short side ``content_size``,
+    each side a multiple of ``multiple``."""
+    found = load(data.content, "data.content", MIN_SIDE)[: sample.max_content]
+    return {path.stem: resize_short_side(img, sample.content_size, multiple)
+            for path, img in found}
+
+
+def caption_ids(tokenizer: PreTrainedTokenizerBase | None, caption: str) -> torch.Tensor | None:
+    """The caption's token ids for a text-conditioned pipeline (None: unconditional)."""
+    if tokenizer is None:
+        return None
+    return tokenizer(caption, padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """An RGB image as a (3, H, W) float tensor in [-1, 1]."""
+    array = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """A (3, H, W) tensor in [-1, 1] as an RGB image."""
+    array = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return Image.fromarray(array.permute(1, 2, 0).numpy(), "RGB")
+
+
+class RandomCrops(torch.utils.data.Dataset):
+    """``per_image`` crops of each image per epoch: the short side resized to crop x zoom
+    (zoom drawn from a range), a random square crop, a random horizontal flip.
+
+    Item i's crop is drawn from a generator seeded with (``seed``, epoch, i): the same crop
+    in every run with that seed, so a resumed run sees exactly the crops the uninterrupted
+    one saw (the global RNG would not do: data loaders fetch a batch ahead of the step that
+    a checkpoint records). The trainer calls ``set_epoch``; a validation set keeps epoch 0.
+    """
+
+    def __init__(self, images: list[Image.Image], crop: int, zoom: tuple[float, float],
+                 per_image: int, seed: int = 0) -> None:
+        self.images = images
+        self.crop = crop
+        self.zoom = zoom
+        self.per_image = per_image
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images) * self.per_image
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) * 1_000_003 + index)
+        u = torch.rand(4, generator=gen).tolist()
+        img = self.images[index % len(self.images)]
+        short = self.crop * (self.zoom[0] + u[0] * (self.zoom[1] - self.zoom[0]))
+        side = min(img.size) * self.crop / max(short, self.crop)  # the crop in source pixels
+        left, top = u[1] * (img.width - side), u[2] * (img.height - side)
+        patch = img.resize((self.crop, self.crop), Image.Resampling.BICUBIC,
+                           box=(left, top, left + side, top + side), reducing_gap=2.0)
+        if u[3] < 0.5:
+            patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return to_tensor(patch)
+
+
+class Collate:
+    """Stacks crops into ``pixel_values``; adds the caption's ``input_ids`` when there is one."""
+
+    def __init__(self, input_ids: torch.Tensor | None = None) -> None:
+        self.input_ids = input_ids
+
+    def __call__(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        batch = {"pixel_values": torch.stack(items)}
+        if self.input_ids is not None:
+            batch["input_ids"] = self.input_ids.expand(len(items), -1).clone()
+        return batch

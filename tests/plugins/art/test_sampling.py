@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tlgen.plugins.art.backbones import to_backbone
-from tlgen.plugins.art.stylizers import PixelStylizer, size_multiple
+from tlgen.plugins.art.backbone import size_multiple, to_backbone
+from tlgen.plugins.art.sampling import PixelStylizer
 
 from .conftest import tiny_pixel_pipeline
 
