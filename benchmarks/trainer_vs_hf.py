@@ -11,11 +11,14 @@ defaults (length-bucketed batches; GPT-2's python GELU swapped for torch's fused
 padding-free packed rows; ``train.fused_activations=false``: the trainer before that).
 
 One epoch is seconds long and a shared machine's speed drifts, so every side runs
-``--repeats`` times, interleaved round by round, and each round's ratio pairs runs made
-side by side. The last line is the median ratio against the length-grouped Trainer, with
-the spread (lowest..highest round) beside it.
+``--repeats`` times, interleaved round by round (the order reversed every other round),
+and each round's ratio pairs runs made side by side. Tokens per second of process CPU time
+are printed beside wall time: with ``--threads 1`` they barely move when other processes
+share the cores (with more threads, threads waiting for a descheduled sibling burn CPU
+time too). The last line is the median wall-time ratio against the length-grouped
+Trainer, with the spread (lowest..highest round) beside it.
 
-    python benchmarks/trainer_vs_hf.py                     # ~3 minutes on 2 idle CPU cores
+    python benchmarks/trainer_vs_hf.py                     # ~5 minutes on 2 idle CPU cores
     python benchmarks/trainer_vs_hf.py --repeats 5 --threads 1 --variant train.pack=256
 """
 
