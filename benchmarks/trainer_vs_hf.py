@@ -11,11 +11,14 @@ defaults (length-bucketed batches; GPT-2's python GELU swapped for torch's fused
 padding-free packed rows; ``train.fused_activations=false``: the trainer before that).
 
 One epoch is seconds long and a shared machine's speed drifts, so every side runs
-``--repeats`` times, interleaved round by round, and each round's ratio pairs runs made
-side by side. The last line is the median ratio against the length-grouped Trainer, with
-the spread (lowest..highest round) beside it.
+``--repeats`` times, interleaved round by round (the order reversed every other round),
+and each round's ratio pairs runs made side by side. Tokens per second of process CPU time
+are printed beside wall time: with ``--threads 1`` they barely move when other processes
+share the cores (with more threads, threads waiting for a descheduled sibling burn CPU
+time too). The last line is the median wall-time ratio against the length-grouped
+Trainer, with the spread (lowest..highest round) beside it.
 
-    python benchmarks/trainer_vs_hf.py                     # ~3 minutes on 2 idle CPU cores
+    python benchmarks/trainer_vs_hf.py                     # ~5 minutes on 2 idle CPU cores
     python benchmarks/trainer_vs_hf.py --repeats 5 --threads 1 --variant train.pack=256
 """
 
@@ -77,9 +80,10 @@ def prepare_data(run):
 
 @hookimpl(wrapper=True)
 def train():
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = yield
     result.summary["wall_seconds"] = time.perf_counter() - start
+    result.summary["cpu_seconds"] = time.process_time() - cpu
     return result
 
 
@@ -94,8 +98,9 @@ def evaluate():
 
 
 def run_tlgen(out: str, n: int, batch: int, threads: int,
-              extra: tuple[str, ...] = ()) -> tuple[float, float | None]:
-    """Tokens per second of wall time in train, and the MFU the trainer logged."""
+              extra: tuple[str, ...] = ()) -> tuple[float, float, float | None]:
+    """Tokens per second of wall time and of process CPU time in train, and the MFU the
+    trainer logged."""
     from tlgen import Run
     from tlgen.report import read_metrics
 
@@ -107,11 +112,13 @@ def run_tlgen(out: str, n: int, batch: int, threads: int,
         f"train.log_every={steps}", "before=false", *extra])
     summary = run.execute()
     mfu = [r.get("mfu") for r in read_metrics(run.dir) if r["split"] == "train"][-1]
-    return summary["train"]["tokens"] / summary["train"]["wall_seconds"], mfu
+    tokens = summary["train"]["tokens"]
+    return tokens / summary["train"]["wall_seconds"], tokens / summary["train"]["cpu_seconds"], mfu
 
 
 # ---------------------------------------------------------------- transformers.Trainer side
-def run_hf(out: str, n: int, batch: int, group_by_length: bool) -> float:
+def run_hf(out: str, n: int, batch: int, group_by_length: bool) -> tuple[float, float, None]:
+    """Tokens per second of wall time and of process CPU time in ``Trainer.train``."""
     from tokenizers import Tokenizer, models
     from transformers import (DataCollatorForLanguageModeling, PreTrainedTokenizerFast, Trainer,
                               TrainingArguments)
@@ -129,10 +136,11 @@ def run_hf(out: str, n: int, batch: int, group_by_length: bool) -> float:
         disable_tqdm=True, seed=0)
     trainer = Trainer(model=new_model(), args=args, train_dataset=data,
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     trainer.train()
-    seconds = time.perf_counter() - start
-    return sum(len(s["input_ids"]) for s in data) / seconds
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    tokens = sum(len(s["input_ids"]) for s in data)
+    return tokens / seconds, tokens / cpu, None
 
 
 def warm_up() -> None:
@@ -151,6 +159,16 @@ def median_and_spread(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def ratio_text(ours: list[float], theirs: list[float]) -> str:
+    """The median of per-round ratios, with the lowest..highest beside it."""
+    mid, low, high = median_and_spread([a / b for a, b in zip(ours, theirs)])
+    return f"{mid:.2f}x ({low:.2f}..{high:.2f})"
+
+
+HF_DEFAULT, HF_GROUPED, TLGEN = ("transformers.Trainer (default)",
+                                 "transformers.Trainer (group_by_length)", "tlgen trainer")
+
+
 def main() -> None:
     import torch
 
@@ -161,6 +179,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,...]",
                         help="another tlgen side with these --set overrides (repeatable)")
+    parser.add_argument("--skip-default", action="store_true",
+                        help="leave out transformers.Trainer's default (the slowest side)")
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats: at least 3, so that the median means something")
@@ -170,41 +190,50 @@ def main() -> None:
     print(f"{n} sequences, {sum(lengths):,} real tokens, lengths {min(lengths)}..{max(lengths)} "
           f"(mean {sum(lengths) / len(lengths):.0f}), batch {batch}, {args.threads} thread(s), "
           f"{args.repeats} interleaved rounds", flush=True)
-    sides = {"transformers.Trainer (default)": lambda out: run_hf(out, n, batch, False),
-             "transformers.Trainer (group_by_length)": lambda out: run_hf(out, n, batch, True),
-             "tlgen trainer": lambda out: run_tlgen(out, n, batch, args.threads)[0]}
+    sides = {HF_GROUPED: lambda out: run_hf(out, n, batch, True),
+             TLGEN: lambda out: run_tlgen(out, n, batch, args.threads)}
+    if not args.skip_default:
+        sides = {HF_DEFAULT: lambda out: run_hf(out, n, batch, False), **sides}
     for variant in args.variant:
         extra = tuple(variant.split(","))
-        sides[f"tlgen trainer, {variant}"] = lambda out, extra=extra: run_tlgen(
-            out, n, batch, args.threads, extra)[0]
+        sides[f"{TLGEN}, {variant}"] = lambda out, extra=extra: run_tlgen(
+            out, n, batch, args.threads, extra)
     warm_up()
-    speeds: dict[str, list[float]] = {name: [] for name in sides}
+    wall: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    mfu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.repeats):
-            for i, (name, side) in enumerate(sides.items()):
-                speeds[name].append(side(f"{tmp}/{round_}-{i}"))
-            print(f"round {round_ + 1}: " + ", ".join(f"{v[-1]:,.0f}" for v in speeds.values())
+            order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]  # cancels drift
+            for name in order:
+                per_wall, per_cpu, side_mfu = sides[name](f"{tmp}/{round_}-{len(wall[name])}-"
+                                                          f"{list(sides).index(name)}")
+                wall[name].append(per_wall)
+                cpu[name].append(per_cpu)
+                if name == TLGEN and side_mfu:
+                    mfu.append(side_mfu)
+            print(f"round {round_ + 1}: " + ", ".join(f"{v[-1]:,.0f}" for v in wall.values())
                   + " tokens/s", flush=True)
-        _, mfu = run_tlgen(f"{tmp}/mfu", n, batch, args.threads)
-    grouped = speeds["transformers.Trainer (group_by_length)"]
     width = max(len(name) for name in sides)
-    for name, values in speeds.items():
-        mid, low, high = median_and_spread(values)
-        line = f"{name:{width}}  {mid:9,.0f} tokens/s (median; {low:,.0f}..{high:,.0f})"
-        if name.startswith("tlgen"):
-            r_mid, r_low, r_high = median_and_spread([a / b for a, b in zip(values, grouped)])
-            line += f"  {r_mid:.2f}x group_by_length ({r_low:.2f}..{r_high:.2f})"
-        print(line)
+    print(f"{'':{width}}  tokens/s of wall time (median; spread)    tokens/s of CPU time")
+    for name in sides:
+        line = "  ".join(f"{mid:7,.0f} ({low:,.0f}..{high:,.0f})".ljust(28)
+                         for mid, low, high in (median_and_spread(wall[name]),
+                                                median_and_spread(cpu[name])))
+        if name.startswith(TLGEN):
+            line += (f"  vs group_by_length: {ratio_text(wall[name], wall[HF_GROUPED])}, "
+                     f"in CPU time {ratio_text(cpu[name], cpu[HF_GROUPED])}")
+        print(f"{name:{width}}  {line}")
     if mfu:
-        print(f"tlgen MFU {mfu:.1%} of this CPU's measured fp32 matmul peak (one more run)")
-    ours = speeds["tlgen trainer"]
-    default = median_and_spread([a / b for a, b in
-                                 zip(ours, speeds["transformers.Trainer (default)"])])
-    r_mid, r_low, r_high = median_and_spread([a / b for a, b in zip(ours, grouped)])
-    print(f"vs transformers.Trainer's default: {default[0]:.2f}x "
-          f"({default[1]:.2f}..{default[2]:.2f})")
-    print(f"ratio tlgen / transformers.Trainer(group_by_length) = {r_mid:.2f}x median of "
-          f"{args.repeats} interleaved rounds (spread {r_low:.2f}..{r_high:.2f})")
+        print(f"tlgen MFU {median_and_spread(mfu)[0]:.1%} (median) of this CPU's fp32 matmul peak, "
+              "measured in the same process and under the same load")
+    if not args.skip_default:
+        print(f"vs transformers.Trainer's default: {ratio_text(wall[TLGEN], wall[HF_DEFAULT])}")
+    print(f"in CPU time (steadier where other processes share the cores): "
+          f"{ratio_text(cpu[TLGEN], cpu[HF_GROUPED])}")
+    print(f"ratio tlgen / transformers.Trainer(group_by_length) = "
+          f"{ratio_text(wall[TLGEN], wall[HF_GROUPED])}: median of {args.repeats} interleaved "
+          "rounds (spread)")
 
 
 if __name__ == "__main__":
