@@ -181,6 +181,9 @@ def signals_stop() -> Iterator[None]:
     def stop(signum, frame):
         raise Stopped("", 128 + signum)
 
+    from tqdm.auto import tqdm
+
+    tqdm.get_lock()  # made now: an exception raised while tqdm builds it breaks tqdm itself
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
