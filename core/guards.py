@@ -170,26 +170,33 @@ class Stopped(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
+def on_signals(handler) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM inside the block (the previous ones restored
+    after); nothing in a thread other than the main one, where Python allows no handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    tqdm.get_lock()  # made now: an exception raised while tqdm builds it breaks tqdm itself
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+@contextlib.contextmanager
 def signals_stop() -> Iterator[None]:
     """SIGTERM (and SIGINT) raise KeyboardInterrupt at once outside the trainer's own
     handling, so a run killed while it prepares data or samples cleans up like a failed
     start instead of dying with its folder half-made."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def stop(signum, frame):
         raise Stopped("", 128 + signum)
 
-    from tqdm.auto import tqdm
-
-    tqdm.get_lock()  # made now: an exception raised while tqdm builds it breaks tqdm itself
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with on_signals(stop):
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def explain_stop(exc: BaseException, run_dir: Path, removed: bool) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -100,9 +99,7 @@ class Session:
     def guard(self):
         """SIGINT/SIGTERM set a flag that the loop acts on at its next boundary (a second
         Ctrl-C stops at once)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
+        from .guards import on_signals
 
         def note(signum, frame):
             if self.signal is not None and signum == signal.SIGINT:
@@ -111,12 +108,8 @@ class Session:
             self.run.log(f"{signal.Signals(signum).name}: saving a checkpoint at the next "
                          "step boundary (Ctrl-C again to stop at once)")
 
-        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with on_signals(note):
             yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
     def interrupted(self) -> bool:
         """Whether any process caught a signal. With several processes this is a collective:
