@@ -74,6 +74,9 @@ def prepare_data(run, backbone):
     from .metrics.stages import References
 
     cfg, tokenizer = run.config.data, backbone.tokenizer
+    if cfg.random_positions and run.config.train.pack:
+        raise TlgenError("data.random_positions and train.pack cannot be combined: a packed "
+                         "row already sets each molecule's positions; set one of them to 0")
     context = sampling.context_size(backbone.model)
     splits = sequences.load(cfg, run.config.seed, sequences.char_limit(context, tokenizer))
     splits = sequences.fit(splits, tokenizer, context)
@@ -124,12 +127,12 @@ def layer_map(run, backbone):
 
 
 @hookimpl
-def loss(run, backbone, model, batch):
+def loss(run, backbone, model, batch, training):
     """Core's loss, except that with ``data.random_positions`` a share of the training rows
     start at a random position of the context (drawn from torch's RNG, which checkpoints
-    keep, so a resumed run draws the same offsets)."""
+    keep, so a resumed run draws the same offsets); held-out batches keep position 0."""
     share = run.config.data.random_positions
-    if not (share and model.training):
+    if not (share and training):
         return None  # core's default: model(**batch).loss
     from .sampling import random_position_ids
 

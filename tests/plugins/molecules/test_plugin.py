@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tlgen import Run
+from tlgen import Run, TlgenError
 from tlgen.testing import KillAt, Killed, PluginConformance
 
 from .conftest import TINY
@@ -149,3 +149,11 @@ def test_shipped_prior_fine_tunes_on_the_default_series(tmp_path):
     page = (run.dir / "report.html").read_text()
     assert "figures/top_samples.png" in page and (run.dir / "figures" / "top_samples.png").is_file()
     assert "figures/properties.png" in page and "Data cleaning" in page
+
+
+def test_random_positions_and_packing_are_refused_together(tmp_path):
+    run = Run.create("molecules", overrides=[*FAST, "data.random_positions=0.5", "train.pack=256"],
+                     output_dir=tmp_path, device="cpu")
+    with pytest.raises(TlgenError, match="random_positions and train.pack cannot be combined"):
+        run.execute()
+    assert not any(tmp_path.iterdir())  # a failed start leaves no folder
