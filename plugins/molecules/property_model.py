@@ -23,8 +23,13 @@ class PropertyModel:
                                   random_state=seed))
 
     def _dataset(self, molecules: list, values: list[float] | None = None):
+        from rdkit.rdBase import BlockLogs
+
         dc = deepchem()
+        # deepchem's featurizer calls RDKit's deprecated Morgan API, which logs once a molecule
+        quiet = BlockLogs()
         x = np.asarray(self.featurizer.featurize(molecules), dtype=np.float32)
+        del quiet
         return dc.data.NumpyDataset(x, None if values is None else np.asarray(values, np.float32))
 
     def fit(self, molecules: list, values: list[float]) -> PropertyModel:
