@@ -107,9 +107,10 @@ def read_file(path: str | Path, smiles_column: str | None = None,
 
 
 def _read_sdf(path: Path, property_column: str | None) -> Source:
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
+    quiet = BlockLogs()  # unreadable records are counted, not logged; restored after
     rows = []
     with io.BytesIO(read_data(path)) as handle:
         for number, mol in enumerate(Chem.ForwardSDMolSupplier(handle), start=1):
@@ -119,7 +120,7 @@ def _read_sdf(path: Path, property_column: str | None) -> Source:
             has = property_column and mol.HasProp(property_column)
             value = mol.GetProp(property_column) if has else None
             rows.append(Row(number, Chem.MolToSmiles(mol), value))
-    RDLogger.EnableLog("rdApp.*")
+    del quiet
     return Source(str(path), rows, unit="record", property_name=property_column)
 
 
@@ -181,13 +182,14 @@ def _read_smi(path: Path, property_column: str | None) -> Source:
 def clean(source: Source, standardize: bool = True, max_chars: int | None = None) -> MoleculeSet:
     """Parse, standardise (RDKit charge parent), canonicalise and dedupe; notes say what was
     dropped. Rows over ``max_chars`` characters are dropped before RDKit parses them."""
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
     from rdkit.Chem.MolStandardize import rdMolStandardize
+    from rdkit.rdBase import BlockLogs
 
     fits = [not max_chars or len(r.smiles or "") <= max_chars for r in source.rows]
     rows = [r for r, ok in zip(source.rows, fits) if ok]
     long = [r.where for r, ok in zip(source.rows, fits) if not ok]
-    RDLogger.DisableLog("rdApp.*")
+    quiet = BlockLogs()  # invalid rows are counted in the notes, not logged; restored after
     invalid, non_numeric, duplicates = [], [], 0
     seen: dict[str, int] = {}
     out = MoleculeSet([], [], [])
@@ -209,7 +211,7 @@ def clean(source: Source, standardize: bool = True, max_chars: int | None = None
         out.smiles.append(smiles)
         out.values.append(value)
         out.where.append(row.where)
-    RDLogger.EnableLog("rdApp.*")
+    del quiet
     out.notes = _notes(source, out, long, max_chars, invalid, non_numeric, duplicates)
     return out
 
