@@ -37,8 +37,7 @@ class CheckpointStore:
         return list_checkpoints(self.folder)
 
     def latest(self) -> Path | None:
-        found = self.all()
-        return found[-1] if found else None
+        return latest_checkpoint(self.folder)
 
     def save(self, step: int) -> Path:
         """Write ``step-N`` atomically (temp folder, then rename) and keep the last K. A
@@ -96,6 +95,12 @@ def list_checkpoints(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step-"))
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in ``folder`` (None: none yet)."""
+    found = list_checkpoints(folder)
+    return found[-1] if found else None
 
 
 def best_weights(folder: Path) -> Path | None:

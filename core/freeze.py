@@ -118,6 +118,11 @@ def _qualified(model: torch.nn.Module, names: list[str] | None) -> list[str] | N
     return out
 
 
+def base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model under a peft wrapper (its LoRA layers stay active), or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     total = sum(p.numel() for p in model.parameters())

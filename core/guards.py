@@ -103,10 +103,10 @@ def cut_metrics_log(path: Path, step: int, log=print) -> None:
 
 # ------------------------------------------------------------------ checkpoints
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    from .checkpoints import list_checkpoints
+    """The run's newest checkpoint (checkpoints.py, imported here only: it brings torch)."""
+    from .checkpoints import latest_checkpoint as latest
 
-    found = list_checkpoints(Path(run_dir) / "checkpoints")
-    return found[-1] if found else None
+    return latest(Path(run_dir) / "checkpoints")
 
 
 def check_resumable(run_dir: str | Path, config=None) -> Path | None:

@@ -4,12 +4,8 @@ defaults cannot train or export is refused with the hook the plugin must write."
 from __future__ import annotations
 
 from .errors import PluginError, TlgenError
+from .freeze import base_model
 from .types import Backbone
-
-
-def base_model(model):
-    """The model under a peft wrapper (the module a user's own code built)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def is_hf_model(model) -> bool:

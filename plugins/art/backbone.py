@@ -18,6 +18,7 @@ from diffusers import (
 )
 
 from tlgen import TlgenError
+from tlgen.freeze import base_model
 from tlgen.types import Backbone, LayerMap
 
 from .config import ArtBackbone
@@ -112,16 +113,11 @@ def layer_map(unet: torch.nn.Module) -> LayerMap:
     return LayerMap(embeddings=embeddings, blocks=blocks, lora_targets=targets)
 
 
-def base_unet(model: torch.nn.Module) -> torch.nn.Module:
-    """The UNet under a peft wrapper (its LoRA layers stay active), or the model itself."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def size_multiple(backbone: Backbone) -> int:
     """What each side of an image the backbone re-renders must be a multiple of: the pixel
     UNet's downsampling, or the VAE's scale factor."""
     if backbone.extras["kind"] == "pixel":
-        return 2 ** (len(base_unet(backbone.model).down_blocks) - 1)
+        return 2 ** (len(base_model(backbone.model).down_blocks) - 1)
     return backbone.extras["pipeline"].vae_scale_factor
 
 

@@ -18,6 +18,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from tlgen import TlgenError
+from tlgen.freeze import base_model
 from tlgen.types import Backbone
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
     from .guidance import StyleGuide
 
-from .backbone import base_unet
 from .config import ArtData, ArtSample
 from .data import to_image, to_tensor
 
@@ -131,7 +131,7 @@ def stylizer_for(backbone: Backbone, sample: ArtSample, data: ArtData, device: t
                  style_images: list[Image.Image] | None = None) -> PixelStylizer | LatentStylizer:
     """The stylizer for the backbone's kind, on its current (possibly LoRA) weights; with
     ``sample.style_guidance``, guided towards ``style_images`` (pixel pipelines only)."""
-    unet = base_unet(backbone.model).to(device)
+    unet = base_model(backbone.model).to(device)
     pipe = backbone.extras["pipeline"]
     scale = style_guidance(backbone, sample)
     if backbone.extras["kind"] == "pixel":

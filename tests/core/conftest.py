@@ -26,3 +26,19 @@ def hooks_plugin(**functions):
 
     marked = {k: f if hasattr(f, "tlgen_impl") else hookimpl(f) for k, f in functions.items()}
     return type("TestPlugin", (), {k: staticmethod(f) for k, f in marked.items()})()
+
+
+def dropout_free_trainer(run):
+    """A ``Trainer`` on ``run``'s backbone from seed 0 with dropout off, so that only what a
+    test varies (the batching) changes a step's gradients; returns it and the data."""
+    import torch
+
+    from tlgen.trainer import Trainer
+
+    torch.manual_seed(0)
+    backbone = run.freeze(run.load_backbone())
+    for module in backbone.model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    data = run.call("prepare_data", backbone=backbone)
+    return Trainer(run, backbone, data), data

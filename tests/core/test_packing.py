@@ -12,6 +12,8 @@ from tlgen.kernels import fuse_activations
 from tlgen.packing import PackedCollator, check_isolation, fill_rows, training_collate
 from tlgen.types import DataSplits, count_items
 
+from .conftest import dropout_free_trainer
+
 PAD = 0
 
 
@@ -152,16 +154,9 @@ def test_a_killed_packed_run_resumes_exactly(make_run):
 def packed_and_padded_step(make_run, group, pack):
     """The gradients of one trainer step over ``group`` (dropout off), batched by the
     trainer's own collate function."""
-    from tlgen.trainer import Trainer
-
     run = make_run(f"train.pack={pack}", name=f"pack{pack}")
-    torch.manual_seed(0)
-    backbone = run.freeze(run.load_backbone())
-    for module in backbone.model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    data = run.call("prepare_data", backbone=backbone)
-    trainer = Trainer(run, backbone, data)
+    trainer, data = dropout_free_trainer(run)
+    backbone = trainer.backbone
     batch = trainer.train_loader.collate_fn([data.train[i] for i in group])
     trainer.model.train()
     loss = run.call("loss", backbone=backbone, model=trainer.model, batch=batch, training=True)

@@ -16,7 +16,7 @@ from tlgen.checkpoints import list_checkpoints
 from tlgen.session import Interrupted
 from tlgen.trainer import Trainer
 
-from .conftest import hooks_plugin
+from .conftest import dropout_free_trainer, hooks_plugin
 
 
 def losses(run, split="train", key="loss"):
@@ -35,13 +35,7 @@ def test_losses_at_a_fixed_seed_are_pinned(make_run):
 def step_gradients(run, groups):
     """The gradients one optimizer step applies, for micro-batch groups given by hand
     (same initial weights, dropout off so that only the weighting differs)."""
-    torch.manual_seed(0)
-    backbone = run.freeze(run.load_backbone())
-    for module in backbone.model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    data = run.call("prepare_data", backbone=backbone)
-    trainer = Trainer(run, backbone, data)
+    trainer, data = dropout_free_trainer(run)
     seen = {}
     step = trainer.optimizer.step
 
@@ -50,8 +44,6 @@ def step_gradients(run, groups):
         return step(*args, **kwargs)
 
     trainer.optimizer.step = capture
-    trainer.window = torch.zeros(3)
-    trainer.first_bad = torch.zeros((), dtype=torch.long)
     trainer._step([data.collate_fn([data.train[i] for i in group]) for group in groups])
     return seen
 
