@@ -248,6 +248,9 @@ def sweep(config: str | None = None, out: str | None = None, n_trials: int | Non
     spec, folder = prepare(config, out, resume, n_trials)
     storage = open_storage(spec, folder)
     study, twin = load_studies(spec, storage)
+    if not study.get_trials(deepcopy=False):  # a new study: the enqueued trials go first
+        for params in spec.enqueue:
+            study.enqueue_trial(params, user_attrs={"enqueued": True})
     failed = recover(storage, study, twin, folder)  # once, before any worker asks for a trial
     if failed:
         print(f"trial(s) {', '.join(map(str, failed))} were left RUNNING by a dead worker: "

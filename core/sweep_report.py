@@ -89,6 +89,7 @@ def write_sweep_report(spec: SweepSpec, study, folder: Path) -> Path:
     rows = trial_rows(spec, study, folder)
     (folder / "trials.json").write_text(json.dumps(rows, indent=2, default=str))
     best = best_config(spec, study, folder)
+    chosen = chosen_trial(spec, study)
     try:
         front = {t.number for t in study.best_trials}
     except ValueError:
@@ -100,6 +101,7 @@ def write_sweep_report(spec: SweepSpec, study, folder: Path) -> Path:
     page = env.get_template("sweep.html.j2").render(
         title=f"tlgen sweep: {spec.study_name}", spec=spec, rows=rows, front=front,
         counts=counts(study), best=best.name if best else None,
+        chosen=chosen.number if chosen else None,
         steps_run=sum(r["steps"] or 0 for r in rows), pruned_steps=sum(r["steps"] or 0
                                                                        for r in pruned),
         plots=_plots(spec, study, folder), folder=str(folder))
@@ -108,22 +110,41 @@ def write_sweep_report(spec: SweepSpec, study, folder: Path) -> Path:
     return out
 
 
-def best_config(spec: SweepSpec, study, folder: Path) -> Path | None:
-    """best.toml: the best trial's resolved config (several objectives: of the Pareto
-    trials, the best on the first objective), ready for ``tlgen run --config``."""
-    import tomli_w
-
-    from . import config as cfg
-
+def chosen_trial(spec: SweepSpec, study):
+    """The trial best.toml copies. One objective: the best. Several: if the first enqueued
+    trial (the user's own settings, the baseline) is complete and some Pareto trials beat it
+    (better on an objective, worse on none), the one that gains most on it (each gain over
+    that objective's range among complete trials, summed); else the front's best on the
+    first objective."""
     try:
         front = study.best_trials
     except ValueError:
         return None
-    sign = 1 if next(iter(spec.objectives.values())) == "minimize" else -1
-    front = sorted(front, key=lambda t: sign * t.values[0])
     if not front:
         return None
-    best = front[0]
+    signs = [1 if d == "minimize" else -1 for d in spec.objectives.values()]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    baseline = next((t for t in done if t.user_attrs.get("enqueued")), None)
+    if baseline is not None:
+        spans = [max(t.values[i] for t in done) - min(t.values[i] for t in done) or 1.0
+                 for i in range(len(signs))]
+        gains = {t.number: [(baseline.values[i] - t.values[i]) * s / spans[i]
+                            for i, s in enumerate(signs)] for t in front}
+        better = [t for t in front if min(gains[t.number]) >= 0 and max(gains[t.number]) > 0]
+        if better:
+            return max(better, key=lambda t: sum(gains[t.number]))
+    return min(front, key=lambda t: signs[0] * t.values[0])
+
+
+def best_config(spec: SweepSpec, study, folder: Path) -> Path | None:
+    """best.toml: the chosen trial's resolved config, ready for ``tlgen run --config``."""
+    import tomli_w
+
+    from . import config as cfg
+
+    best = chosen_trial(spec, study)
+    if best is None:
+        return None
     raw = cfg.read_toml(folder / best.user_attrs["run_dir"] / "config.toml")
     raw["output_dir"], raw["name"] = "runs", f"{spec.study_name}-best"
     values = ", ".join(f"{k} {v:.4g}" for k, v in zip(spec.objectives, best.values))
@@ -133,4 +154,3 @@ def best_config(spec: SweepSpec, study, folder: Path) -> Path | None:
     path = folder / "best.toml"
     path.write_text(header + tomli_w.dumps(raw), encoding="utf-8")
     return path
-

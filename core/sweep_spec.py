@@ -6,7 +6,8 @@ from, or ``config = "other.toml"`` naming one) plus::
     [sweep]
     n_trials = 12
     sampler = "tpe"                  # tpe (multivariate, the default), random, nsga2, qmc
-    pruner = "median"                # median, hyperband, wilcoxon, none
+    pruner = "median"                # median, percentile, hyperband, wilcoxon, none
+    enqueue = [{"train.lr" = 5e-4}]  # trials run first (e.g. your current settings)
     objectives = {valid = "maximize", test_loss = "minimize"}
     fixed = {"train.threads" = 1}    # keys every trial sets (never searched)
     [sweep.space]
@@ -29,10 +30,10 @@ from . import config as cfg
 from .errors import TlgenError
 
 SAMPLERS = ("tpe", "random", "nsga2", "qmc")
-PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+PRUNERS = ("median", "percentile", "hyperband", "wilcoxon", "none")
 DIRECTIONS = ("minimize", "maximize")
 SWEEP_KEYS = {"config", "n_trials", "sampler", "pruner", "objectives", "fixed", "space",
-              "storage", "seed", "study_name", "warmup_steps"}
+              "storage", "seed", "study_name", "warmup_steps", "enqueue", "percentile"}
 # Metrics core adds to every stage (run.heldout_losses); a plugin declares its own through
 # the optional ``metric_names`` hook.
 CORE_METRICS = ("val_loss", "test_loss", "val_perplexity", "test_perplexity")
@@ -86,11 +87,14 @@ class SweepSpec:
     seed: int = 0
     study_name: str = "sweep"
     warmup_steps: int = 0  # evaluations before this step are never pruned
+    percentile: float = 25.0  # pruner "percentile": prune below the best this share
+    enqueue: list[dict[str, Any]] = field(default_factory=list)  # trials run first
 
     def fingerprint(self) -> str:
         """What a resumed sweep must keep: the space, the objectives, the base and fixed keys."""
         return json.dumps({"space": [vars(p) for p in self.space], "objectives": self.objectives,
-                           "fixed": self.fixed, "base": self.base}, sort_keys=True, default=str)
+                           "fixed": self.fixed, "base": self.base, "enqueue": self.enqueue},
+                          sort_keys=True, default=str)
 
     def overrides(self, params: dict[str, Any]) -> list[str]:
         """``--set`` assignments for one trial: the fixed keys, then the trial's values."""
@@ -133,15 +137,45 @@ def read_spec(path: str | Path, n_trials: int | None = None) -> SweepSpec:
         storage=section.get("storage"), seed=section.get("seed", 0),
         study_name=section.get("study_name", path.stem if path.stem != "sweep"
                                else f"{Path(str(plugin)).stem}-sweep"),
-        warmup_steps=section.get("warmup_steps", 0))
+        warmup_steps=section.get("warmup_steps", 0),
+        percentile=section.get("percentile", 25.0))
     if not spec.space:
         raise TlgenError(f"{where}: the search space is empty; add [sweep.space] keys")
     if not isinstance(spec.n_trials, int) or spec.n_trials < 1:
         raise TlgenError(f"{where}: n_trials must be a whole number >= 1 (got {spec.n_trials!r})")
     if spec.sampler == "qmc" and any(p.kind == "categorical" for p in spec.space):
         raise TlgenError(f"{where}: sampler 'qmc' cannot search categorical keys; use tpe")
+    spec.enqueue = _enqueued(section.get("enqueue", []), spec.space, where)
+    if not (isinstance(spec.percentile, int | float) and 0 < spec.percentile < 100):
+        raise TlgenError(f"{where}: percentile must be a number between 0 and 100 "
+                         f"(got {spec.percentile!r})")
     _check_against_schema(spec, where)
     return spec
+
+
+def _enqueued(value: Any, space: list[Param], where: str) -> list[dict[str, Any]]:
+    """``enqueue``: trials to run first, each a table of space keys (those left out are
+    sampled), every value inside its key's range or choices."""
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TlgenError(f"{where}: enqueue: write a list of tables of space keys, e.g. "
+                         "enqueue = [{\"train.lr\" = 5e-4}]")
+    params = {p.key: p for p in space}
+    for number, table in enumerate(value):
+        for key, v in table.items():
+            p = params.get(key)
+            if p is None:
+                raise TlgenError(f"{where}: enqueue #{number}: {key!r} is not a space key"
+                                 f"{_close(key, params)}")
+            inside = (v in p.choices if p.kind == "categorical" else
+                      isinstance(v, int | float) and not isinstance(v, bool)
+                      and p.low <= v <= p.high)
+            if not inside:
+                allowed = (f"one of {p.choices}" if p.kind == "categorical"
+                           else f"in [{p.low}, {p.high}]")
+                raise TlgenError(f"{where}: enqueue #{number}: {key} = {v!r} is not {allowed}")
+    return [dict(table) for table in value]
 
 
 def _param(key: str, value: Any, where: str) -> Param:

@@ -67,6 +67,8 @@ def make_pruner(spec: SweepSpec):
     startup = max(2, min(5, spec.n_trials // 4))
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=startup)
+    if spec.pruner == "percentile":  # keep only trials among the best `percentile` % so far
+        return optuna.pruners.PercentilePruner(spec.percentile, n_startup_trials=startup)
     if spec.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner()
     if spec.pruner == "wilcoxon":

@@ -79,6 +79,29 @@ def test_a_sweep_runs_its_trials_as_runs_and_best_toml_reproduces_the_best(tmp_p
     assert again == pytest.approx(best["values"][0], rel=1e-4)
 
 
+def test_enqueued_trials_run_first_with_their_values_and_the_rest_sampled(tmp_path):
+    text = _fixed('enqueue = [{"train.lr" = 2e-3, "freeze.strategy" = "lora"}, '
+                  '{"train.lr" = 5e-3}]')
+    folder = tmp_path / "sw"
+    sweep(str(write(tmp_path, text)), str(folder), n_trials=3, device="cpu")
+    found = {n: params for n, _, params, _ in states(folder)}
+    assert found[0] == {"train.lr": 2e-3, "freeze.strategy": "lora"}
+    assert found[1]["train.lr"] == 5e-3 and found[1]["freeze.strategy"] in ("full", "lora")
+    assert found[2]["train.lr"] not in (2e-3, 5e-3)
+
+
+def test_the_percentile_pruner_keeps_only_the_best_share(tmp_path):
+    spec, folder = prepare(str(write(tmp_path, _fixed('pruner = "percentile"\npercentile = 10'))),
+                           str(tmp_path / "sw"), None, 4)
+    study, _ = load_studies(spec, open_storage(spec, folder))
+    # the third is worse than the best 10% at step 4; the fourth repeats the first: kept
+    for lr in (1e-2, 3e-3, 6e-3, 1e-2):
+        study.enqueue_trial({"train.lr": lr, "freeze.strategy": "full"})
+    work(spec, folder, "cpu")
+    got = [state for _, state, _, _ in states(folder)]
+    assert got == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"]
+
+
 def test_a_pruned_trial_is_marked_pruned_and_keeps_its_folder(tmp_path):
     spec, folder = prepare(str(write(tmp_path)), str(tmp_path / "sw"), None, 3)
     study, _ = load_studies(spec, open_storage(spec, folder))
@@ -154,6 +177,11 @@ def _fixed(text):
     (_fixed('fixed = {"train.lr" = 1e-3}'), "'train.lr' is both searched (space) and fixed"),
     (_fixed('storage = "sqlite:////nonexistent/folder/study.db"'), "cannot be reached"),
     (SWEEP.replace('["full", "lora"]', '["full", "lorra"]'), "unknown strategy 'lorra'"),
+    (_fixed('enqueue = [{"train.lrr" = 1e-3}]'), "enqueue #0: 'train.lrr' is not a space key"),
+    (_fixed('enqueue = [{"train.lr" = 1e-3}, {"train.lr" = 0.5}]'),
+     "enqueue #1: train.lr = 0.5 is not in [0.001, 0.01]"),
+    (_fixed('enqueue = [{"freeze.strategy" = "ful"}]'), "is not one of ['full', 'lora']"),
+    (_fixed('percentile = 100'), "percentile must be a number between 0 and 100"),
 ])
 def test_bad_input_is_one_line_exit_2_before_anything_is_written(tmp_path, text, message):
     config = write(tmp_path, text)
