@@ -148,6 +148,11 @@ def main() -> None:
           f"other: {winners or 'none'}")
     chosen = chosen_trial(spec, study)
     print(f"best.toml copies trial {chosen.number if chosen else None}")
+    if chosen is not None and chosen.state.name == "COMPLETE":  # what the two objectives omit
+        side = ("unique", "novelty", "IntDiv", "max_sim_test", "QED", "SA")
+        mine = rows[chosen.number]
+        print("  beside the defaults: " + ", ".join(
+            f"{k} {mine[k]:.3f} ({ref[k]:.3f})" for k in side if k in mine and k in ref))
 
     steps_run = sum(r["steps"] for r in rows.values())
     pruned = {n: r for n, r in rows.items() if r["state"] == "PRUNED"}

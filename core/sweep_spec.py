@@ -7,7 +7,8 @@ from, or ``config = "other.toml"`` naming one) plus::
     n_trials = 12
     sampler = "tpe"                  # tpe (multivariate, the default), random, nsga2, qmc
     pruner = "median"                # median, percentile, hyperband, wilcoxon, none
-    enqueue = [{"train.lr" = 5e-4}]  # trials run first (e.g. your current settings)
+    enqueue = [{"train.lr" = 5e-4}]  # trials run first (e.g. your current settings);
+                                     # or [[sweep.enqueue]] tables, one per trial
     objectives = {valid = "maximize", test_loss = "minimize"}
     fixed = {"train.threads" = 1}    # keys every trial sets (never searched)
     [sweep.space]
