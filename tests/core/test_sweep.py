@@ -201,3 +201,28 @@ def test_resume_with_another_search_space_is_refused(tmp_path):
     assert result.exit_code == 2 and "has another search space" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_best_toml_takes_the_front_trial_that_gains_most_on_the_enqueued_baseline():
+    import optuna
+    from optuna.trial import create_trial
+
+    from tlgen.sweep_report import chosen_trial
+    from tlgen.sweep_spec import SweepSpec
+
+    spec = SweepSpec(source="sweep.toml", base={}, plugin="molecules", space=[],
+                     objectives={"valid": "maximize", "test_loss": "minimize"})
+    study = optuna.create_study(directions=["maximize", "minimize"])
+
+    def add(valid, loss, **attrs):
+        study.add_trial(create_trial(values=[valid, loss], user_attrs=attrs))
+
+    add(0.89, 0.300, enqueued=True)  # the baseline
+    add(0.97, 0.350)  # best valid, worse loss: on the front but does not beat the baseline
+    add(0.90, 0.299)  # beats it a little on both
+    add(0.93, 0.300)  # beats it more, on valid alone
+    assert chosen_trial(spec, study).number == 3
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    add(0.89, 0.300, enqueued=True)
+    add(0.97, 0.350)  # nothing beats the baseline: the front's best on the first objective
+    assert chosen_trial(spec, study).number == 1
