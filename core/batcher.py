@@ -67,6 +67,7 @@ class MicroBatcher:
         self.default_key = self._key(self.default)
         self.stock: deque = deque()  # (artefact, row) drawn ahead, scored, not yet handed out
         self.coming = 0  # artefacts of draw-ahead calls being drawn or scored
+        self.drawing = 0  # of those, the ones being drawn
         self.queue: list[Job] = []
         self.in_flight = 0  # artefacts admitted and not yet answered
         self.rate = 0.0  # artefacts per second of the last batch, for Retry-After
@@ -133,9 +134,12 @@ class MicroBatcher:
             self._hand_out()
             stocked = [job for job in self.queue if self._stocked(job)]
             others = [job for job in self.queue if not self._stocked(job)]
-            # after a failed draw-ahead call, the next is only for a request that waits
+            # while requests wait, a batch being scored does not count: the sampler draws
+            # the next meanwhile; after a failed draw-ahead call, the next is only for a
+            # request that waits
+            ahead = len(self.stock) + (self.drawing if stocked else self.coming)
             short = self.draw_ahead and (stocked or not self._failed) and (
-                len(self.stock) + self.coming - sum(job.n for job in stocked) < self.draw_ahead)
+                ahead - sum(job.n for job in stocked) < self.draw_ahead)
             if short and (not others or (stocked and stocked[0].enqueued <= others[0].enqueued)):
                 await self._guarded(self._draw_ahead(), stocked)
                 continue
@@ -229,12 +233,15 @@ class MicroBatcher:
         size = self.draw_ahead
         config = self.default.model_copy(update={"seed": secrets.randbits(31)})
         self.coming += size
+        self.drawing += size
         try:
             samples, _ = await self._sample(config, size)
         except BaseException:
             self.coming -= size
             self._failed = True
             raise
+        finally:
+            self.drawing -= size
         if (task := self._then(self._stock_up(config, samples, size))) is not None:
             await task
 
