@@ -39,22 +39,25 @@ import numpy as np
 
 
 def offline(engine, total: int, repeats: int, batch: int | None = None,
-            seed: int = 0) -> tuple[float, float]:
+            seed: int = 0) -> tuple[float, float, float, float]:
     """SMILES/s of the plugin's ``sample`` hook alone, and with ``item_metrics`` after it
-    (``batch``: in calls of that many, as the server's merged batches are)."""
+    (``batch``: in calls of that many, as the server's merged batches are); also the CPU
+    seconds per SMILES of each (this thread's: torch runs on it at one thread)."""
     config = engine.sample_config({})
-    best, best_scored = float("inf"), float("inf")
+    best, best_scored, cpu = float("inf"), float("inf"), [0.0, 0.0]
     for repeat in range(repeats):
         config = config.model_copy(update={"seed": seed + repeat})
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         calls = [engine.sample(config, min(batch or total, total - done))
                  for done in range(0, total, batch or total)]
-        drawn = time.perf_counter()
+        drawn, cpu_drawn = time.perf_counter(), time.thread_time()
         for samples in calls:
             engine.item_metrics(config, samples)
         best = min(best, drawn - start)
         best_scored = min(best_scored, time.perf_counter() - start)
-    return total / best, total / best_scored
+        cpu[0] += (cpu_drawn - cpu_start) / total / repeats
+        cpu[1] += (time.thread_time() - cpu_drawn) / total / repeats
+    return total / best, total / best_scored, cpu[0], cpu[1]
 
 
 def start_server(run_dir: str, threads: int, log_dir: str,
@@ -124,22 +127,39 @@ def server_figures(url: str) -> dict[str, float]:
         ("drawn", "tlgen_sample_batch_items_sum"), ("stock", "tlgen_drawn_ahead_items"))}
 
 
-def measured(url: str, clients: int, n: int, requests: int, ahead: int) -> dict:
+def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int) -> dict:
     """``load`` with the server's figures around it. Drawn-ahead artefacts are counted where
     they were drawn: the stock is let fill up first (the server stops drawing there), what it
     held at the start is taken off the served rate and what it holds at the end added."""
     deadline = time.monotonic() + 120
     while ahead and server_figures(url)["stock"] < ahead and time.monotonic() < deadline:
         time.sleep(0.2)
-    before = server_figures(url)
+    before, cpu = server_figures(url), cpu_seconds(pid)
     result = load(url, clients, n, requests=requests)
-    after = server_figures(url)
+    after, cpu = server_figures(url), [b - a for a, b in zip(cpu, cpu_seconds(pid))]
+    result["cpu"] = [c / max(after["drawn"] - before["drawn"], 1) for c in cpu]
+    result["on_core"] = cpu[0] / result["wall"]
     result["rate"] = (result["items"] - before["stock"] + after["stock"]) / result["wall"]
     result["busy"] = (after["busy"] - before["busy"]) / result["wall"]
     calls = max(after["calls"] - before["calls"], 1)
     result["per_call"] = (after["drawn"] - before["drawn"]) / calls
     result["stock"] = (before["stock"], after["stock"])
     return result
+
+
+def cpu_seconds(pid: int) -> tuple[float, float, float]:
+    """CPU seconds (user + system) of the server's busiest thread (the sampler), of its other
+    threads together (the event loop: HTTP, JSON, the log) and of its child processes (the
+    scoring process), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(stat: Path) -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    threads = sorted(used(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir())
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return threads[-1], sum(threads[:-1]), sum(used(Path(f"/proc/{c}/stat")) for c in children)
 
 
 def rss_mb(pid: int) -> float:
@@ -179,11 +199,11 @@ def main() -> None:
 
     engine = Engine.load(args.run, threads=args.threads)
     engine.warm_up()
-    rate, scored = offline(engine, total, args.repeats)
+    rate, scored, cpu_sample, cpu_score = offline(engine, total, args.repeats)
     print(f"offline sample hook:                 {rate:8.1f} SMILES/s "
           f"(with item_metrics: {scored:.1f} SMILES/s), the run's sample.batch_size")
     merged = args.clients * args.n
-    small, _ = offline(engine, total, args.repeats, merged, seed=100)
+    small = offline(engine, total, args.repeats, merged, seed=100)[0]
     print(f"offline in calls of {merged} (the most {args.clients} clients can merge): "
           f"{small:8.1f} SMILES/s")
     extra = (("--overlap-scoring",) if args.overlap_scoring else ()) + (
@@ -192,9 +212,9 @@ def main() -> None:
     proc, url = start_server(args.run, args.threads, log_dir, extra)
     try:
         load(url, args.clients, args.n, requests=1)  # warm the connections and batcher
-        full = measured(url, args.clients, args.n, args.requests, args.draw_ahead)
+        full = measured(url, args.clients, args.n, args.requests, args.draw_ahead, proc.pid)
         # the machine may be shared: the sampler timed again right after, the faster kept
-        again, _ = offline(engine, total, args.repeats, seed=200)
+        again = offline(engine, total, args.repeats, seed=200)[0]
         print(f"offline sample hook again, after:    {again:8.1f} SMILES/s (the faster of the "
               f"two is what served is compared with)")
         rate = max(rate, again)
@@ -206,7 +226,14 @@ def main() -> None:
               f"{full['rate'] / small:.2f} x offline in calls of {merged}; drawn ahead at "
               f"start / end: {full['stock'][0]:.0f} / {full['stock'][1]:.0f} (taken off / "
               f"added)")
-        half = measured(url, max(1, args.clients // 2), args.n, args.requests, args.draw_ahead)
+        sampler, rest, scorer = (1000 * c for c in full["cpu"])
+        print(f"CPU per SMILES drawn (what contention does not change): offline sample hook "
+              f"{1000 * cpu_sample:.2f} ms, item_metrics {1000 * cpu_score:.2f} ms; served: "
+              f"sampler thread {sampler:.2f} ms ({sampler / 1000 / cpu_sample:.2f} x offline), "
+              f"rest of the server process {rest:.2f} ms, scoring process {scorer:.2f} ms; the "
+              f"sampler thread was on a core {full['on_core']:.0%} of the wall time")
+        half = measured(url, max(1, args.clients // 2), args.n, args.requests, args.draw_ahead,
+                        proc.pid)
         print(f"served, {max(1, args.clients // 2)} clients (half load):  "
               f"{half['rate']:8.1f} SMILES/s; p50 {half['p50']:.3f} s, p99 {half['p99']:.3f} s, "
               f"{half['errors']} errors")

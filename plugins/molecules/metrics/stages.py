@@ -80,11 +80,12 @@ class References:
     the series' activity model (evaluation and the reward scorer share it) and the held-out
     series' own scores. Also the per-molecule scores already computed (:meth:`scores`)."""
 
-    CACHED = 50_000  # molecules whose scores are kept (a few MB)
+    CACHED = 20_000  # molecules whose scores are kept (a tuple of floats each: ~10 MB)
 
     def __init__(self, cfg, molecules: dict, seed: int, log) -> None:
         self.cfg, self.molecules, self.seed, self.log = cfg, molecules, seed, log
-        self._known: OrderedDict[str, dict] = OrderedDict()
+        self._known: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._names: list[str] = []  # the score columns, in the tuples' order
 
     def scores(self, mols: list) -> dict[str, np.ndarray]:
         """:func:`_scores` of ``mols``, each distinct molecule (canonical SMILES) computed
@@ -97,16 +98,17 @@ class References:
             return _scores([], self.reference, self.property_model)
         if new:
             found = _scores(list(new.values()), self.reference, self.property_model)
-            names = [name for name in found if name != "smiles"]
-            for i, key in enumerate(new):
-                self._known[key] = {name: found[name][i] for name in names}
-        rows = [self._known[s] for s in smiles]
+            self._names = [name for name in found if name != "smiles"]
+            columns = np.stack([np.asarray(found[name], dtype=float) for name in self._names])
+            for key, values in zip(new, columns.T.tolist()):
+                self._known[key] = tuple(values)
+        table = np.array([self._known[s] for s in smiles], dtype=float)
         for key in smiles:
             self._known.move_to_end(key)
         while len(self._known) > self.CACHED:
             self._known.popitem(last=False)
         return {"smiles": np.array(smiles, dtype=object),
-                **{name: np.array([row[name] for row in rows]) for name in rows[0]}}
+                **{name: table[:, j] for j, name in enumerate(self._names)}}
 
     @cached_property
     def reference(self) -> M.Reference:
