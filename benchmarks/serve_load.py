@@ -136,7 +136,7 @@ def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int
         time.sleep(0.2)
     before, cpu = server_figures(url), cpu_seconds(pid)
     result = load(url, clients, n, requests=requests)
-    after, cpu = server_figures(url), [b - a for a, b in zip(cpu, cpu_seconds(pid))]
+    after, cpu = server_figures(url), cpu_split(cpu, cpu_seconds(pid))
     result["cpu"] = [c / max(after["drawn"] - before["drawn"], 1) for c in cpu]
     result["on_core"] = cpu[0] / result["wall"]
     result["rate"] = (result["items"] - before["stock"] + after["stock"]) / result["wall"]
@@ -147,19 +147,28 @@ def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int
     return result
 
 
-def cpu_seconds(pid: int) -> tuple[float, float, float]:
-    """CPU seconds (user + system) of the server's busiest thread (the sampler), of its other
-    threads together (the event loop: HTTP, JSON, the log) and of its child processes (the
-    scoring process), from /proc."""
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each of the server's threads (by id) and of its
+    child processes together (``children``: the scoring process), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def used(stat: Path) -> float:
         fields = stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / tick
 
-    threads = sorted(used(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir())
+    found = {task.name: used(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir()}
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return threads[-1], sum(threads[:-1]), sum(used(Path(f"/proc/{c}/stat")) for c in children)
+    found["children"] = sum(used(Path(f"/proc/{c}/stat")) for c in children)
+    return found
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float]) -> tuple[float, float, float]:
+    """CPU seconds between two ``cpu_seconds``: the thread that used most (the sampler), the
+    server's other threads (the event loop: HTTP, JSON, the log), its child processes."""
+    used = {k: v - before.get(k, 0.0) for k, v in after.items() if k != "children"}
+    busiest = max(used, key=used.get)
+    return (used[busiest], sum(v for k, v in used.items() if k != busiest),
+            after["children"] - before["children"])
 
 
 def rss_mb(pid: int) -> float:
