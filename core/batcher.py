@@ -1,155 +1,30 @@
-"""What ``tlgen serve`` runs requests on: a run's trained backbone loaded once through its
-plugin (:class:`Engine`), and a micro-batcher that merges concurrent requests into one
-``sample`` call (:class:`MicroBatcher`).
+"""How ``tlgen serve`` turns requests into ``sample`` calls: a micro-batcher that merges
+concurrent requests into one call of the run's :class:`~tlgen.engine.Engine`
+(:class:`MicroBatcher`).
 
 Seeds: a request with a ``seed`` is one ``sample`` call of its own with ``sample.seed`` set to
 it, so the same seed, parameters and ``n`` give the same artefacts every time, on any replica
 with the same weights and hardware (and the same as ``run.call("sample")`` with that seed).
 Requests without a seed that ask for the same parameters are merged into one call with a
-fresh random seed: they are fast, not reproducible.
+fresh random seed: they are fast, not reproducible. With ``draw_ahead``, unseeded requests at
+the server's default parameters are handed artefacts drawn (and scored) ahead of them, from
+calls of ``draw_ahead`` artefacts that the sampler makes whenever the stock runs low: under
+load it never waits for requests to gather, and draws in calls as large as offline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import math
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from .errors import TlgenError
-
-STAGE = "serve"  # the stage name the plugin's hooks see for served samples
-
-
-class RequestError(Exception):
-    """A request the server refuses: HTTP ``status``, an error ``kind`` and the ``param`` at
-    fault (OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``)."""
-
-    def __init__(self, status: int, kind: str, message: str, param: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.kind, self.param, self.headers = status, kind, param, headers or {}
-
-    def body(self) -> dict:
-        return {"error": {"message": str(self), "type": self.kind, "param": self.param,
-                          "code": self.status}}
-
-
-class Engine:
-    """A run opened for serving: its trained backbone and data, loaded once through the
-    plugin's own hooks. Plugin calls run on a worker thread (``overlap``: two, one drawing
-    and one scoring), each on a shallow copy of the run whose ``[sample]`` section is the
-    request's."""
-
-    def __init__(self, run, backbone, data, overlap: bool = False):
-        self.run, self.backbone, self.data = run, backbone, data
-        self.sampler = ThreadPoolExecutor(1, thread_name_prefix="tlgen-sample")
-        self.scorer = (ThreadPoolExecutor(1, thread_name_prefix="tlgen-score") if overlap
-                       else self.sampler)
-        self.exact_n = True  # whether `sample` returns exactly n artefacts (see warm_up)
-        self.has_item_metrics = bool(
-            getattr(run.hooks, "item_metrics").get_hookimpls())
-
-    @classmethod
-    def load(cls, run_dir: str | Path, overrides: Sequence[str] = (),
-             extra_plugins: Sequence[object] = (), threads: int | None = None,
-             overlap: bool = False) -> Engine:
-        """Open ``run_dir`` (``overrides`` for this session only, e.g. ``sample.temperature``
-        as the default of requests) and load its trained backbone and data."""
-        import torch
-
-        from .run import Run
-
-        if threads:
-            torch.set_num_threads(threads)
-        run = Run.open(run_dir, extra_plugins, overrides)
-        backbone = run.load_trained()
-        data = run.call("prepare_data", backbone=backbone)
-        return cls(run, backbone, data, overlap)
-
-    # ---------------------------------------------------------------- requests
-    def sample_config(self, params: dict[str, Any]) -> BaseModel:
-        """The run's ``[sample]`` section with a request's parameters, validated by the
-        plugin's own schema (JSON-strict: ``"5"`` is not an int); an unknown or bad one is a
-        422 naming it."""
-        base = self.run.config.sample
-        merged = {**base.model_dump(mode="json"), **params}
-        try:
-            return type(base).model_validate_json(json.dumps(merged), strict=True)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            name = ".".join(str(p) for p in err["loc"])
-            message = ("unknown parameter" if err["type"] == "extra_forbidden" else err["msg"])
-            raise RequestError(422, "invalid_parameter", f"{name}: {message}", name) from None
-
-    def _run_with(self, config: BaseModel):
-        """A shallow copy of the run whose ``[sample]`` is ``config`` (state, hooks and folder
-        shared): what hooks read as ``run.config.sample`` for one call."""
-        view = copy.copy(self.run)
-        view.config = self.run.config.model_copy(update={"sample": config})
-        return view
-
-    def sample(self, config: BaseModel, n: int) -> list:
-        """``n`` artefacts from the plugin's ``sample`` hook under ``config``."""
-        import torch
-
-        with torch.inference_mode():
-            return self._run_with(config).call("sample", backbone=self.backbone,
-                                               data=self.data, n=n, stage=STAGE)
-
-    def item_metrics(self, config: BaseModel, samples: list) -> list[dict]:
-        """One row of per-artefact metrics each (empty rows where the plugin has none)."""
-        rows = self._run_with(config).call("item_metrics", backbone=self.backbone,
-                                           data=self.data, samples=samples, stage=STAGE)
-        if rows is None:
-            return [{} for _ in samples]
-        if len(rows) != len(samples):
-            raise TlgenError(f"plugin {self.run.plugin!r}: item_metrics gave {len(rows)} rows "
-                             f"for {len(samples)} samples")
-        return rows
-
-    def warm_up(self) -> None:
-        """Draw and score two artefacts once: the plugin builds its references now rather
-        than in the first request, and we learn whether ``sample`` returns exactly ``n`` (a
-        plugin that adds a fixed set of its own cannot share a call between requests)."""
-        config = self.sample_config({})
-        samples = self.sample(config, 2)
-        self.exact_n = len(samples) == 2
-        self.item_metrics(config, samples)
-
-    def describe(self) -> dict[str, Any]:
-        """The run as ``/v1/models`` shows it: plugin, base model, adapters."""
-        model = self.backbone.model
-        adapters = sorted(getattr(model, "peft_config", {}) or {})
-        return {"id": self.name, "object": "model", "owned_by": "tlgen",
-                "created": int(self.run.dir.stat().st_mtime),
-                "plugin": self.run.plugin, "run_dir": str(self.run.dir),
-                "base_model": self.backbone.name, "adapters": adapters,
-                "freeze": self.run.config.freeze.strategy,
-                "sample_defaults": self.run.config.sample.model_dump(mode="json"),
-                "item_metrics": self.has_item_metrics}
-
-    @property
-    def is_text(self) -> bool:
-        """A causal LM with a tokenizer: what ``/v1/completions`` serves."""
-        return self.backbone.tokenizer is not None and hasattr(self.backbone.model, "generate")
-
-    @property
-    def name(self) -> str:
-        return self.run.dir.resolve().name
-
-    def close(self) -> None:
-        self.sampler.shutdown(wait=True)
-        if self.scorer is not self.sampler:
-            self.scorer.shutdown(wait=True)
+from .engine import Engine, RequestError
 
 
 @dataclass
@@ -178,12 +53,21 @@ class MicroBatcher:
     ``max_batch`` artefacts, waiting at most ``max_wait_ms`` after the first (or after the last
     answers: closed-loop clients then join one batch instead of alternating in two); refuses work
     beyond ``max_pending`` artefacts in flight (429 with Retry-After) instead of queueing it.
-    With an overlapping engine, scoring a batch runs beside drawing the next one."""
+    With an overlapping engine, scoring a batch runs beside drawing the next one. With
+    ``draw_ahead`` (and a plugin whose ``sample`` returns exactly ``n``), unseeded requests at
+    the default parameters take from a stock that the sampler keeps at ``draw_ahead``
+    artefacts or more beyond what waiting requests need (module docstring)."""
 
     def __init__(self, engine: Engine, max_batch: int = 256, max_wait_ms: float = 50.0,
-                 max_pending: int = 1024, metrics=None):
+                 max_pending: int = 1024, metrics=None, draw_ahead: int = 0):
         self.engine, self.max_batch, self.max_wait = engine, max_batch, max_wait_ms / 1000
         self.max_pending, self.metrics = max_pending, metrics
+        self.draw_ahead = draw_ahead if engine.exact_n else 0
+        self.default = engine.sample_config({})
+        self.default_key = self._key(self.default)
+        self.stock: deque = deque()  # (artefact, row) drawn ahead, scored, not yet handed out
+        self.coming = 0  # artefacts of draw-ahead calls being drawn or scored
+        self.drawing = 0  # of those, the ones being drawn
         self.queue: list[Job] = []
         self.in_flight = 0  # artefacts admitted and not yet answered
         self.rate = 0.0  # artefacts per second of the last batch, for Retry-After
@@ -191,6 +75,7 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._finishing: set[asyncio.Task] = set()
         self._answered = 0.0  # when the last batch's requests were answered
+        self._failed = False  # whether the last draw-ahead call failed
 
     def admit(self, n: int) -> None:
         """Count ``n`` artefacts as in flight, or refuse with 429 when that would pass the cap."""
@@ -210,15 +95,20 @@ class MicroBatcher:
         if self.metrics:
             self.metrics.queue_depth.set(sum(job.n for job in self.queue))
             self.metrics.in_flight.set(self.in_flight)
+            self.metrics.drawn_ahead.set(len(self.stock))
+
+    @staticmethod
+    def _key(config: BaseModel) -> str:
+        return json.dumps(config.model_dump(mode="json", exclude={"n", "seed"}), sort_keys=True)
 
     async def submit(self, config: BaseModel, n: int, seed: int | None) -> Served:
         """Draw ``n`` artefacts under ``config`` (``seed``: alone and reproducible)."""
         self.admit(n)
         try:
-            key = json.dumps(config.model_dump(mode="json", exclude={"n", "seed"}),
-                             sort_keys=True)
-            job = Job(config, n, seed, asyncio.get_running_loop().create_future(), key)
+            job = Job(config, n, seed, asyncio.get_running_loop().create_future(),
+                      self._key(config))
             self.queue.append(job)
+            self._hand_out()
             self._gauge()
             self._wake.set()
             return await job.future
@@ -235,13 +125,28 @@ class MicroBatcher:
         if self._task:
             self._task.cancel()
 
+    # ---------------------------------------------------------------- the sampler's loop
     async def _loop(self) -> None:
         while True:
-            if not self.queue:
-                self._wake.clear()
-                await self._wake.wait()
+            self._wake.clear()
+            for job in [job for job in self.queue if job.future.done()]:  # clients gone
+                self.queue.remove(job)
+            self._hand_out()
+            stocked = [job for job in self.queue if self._stocked(job)]
+            others = [job for job in self.queue if not self._stocked(job)]
+            # while requests wait, a batch being scored does not count: the sampler draws
+            # the next meanwhile; after a failed draw-ahead call, the next is only for a
+            # request that waits
+            ahead = len(self.stock) + (self.drawing if stocked else self.coming)
+            short = self.draw_ahead and (stocked or not self._failed) and (
+                ahead - sum(job.n for job in stocked) < self.draw_ahead)
+            if short and (not others or (stocked and stocked[0].enqueued <= others[0].enqueued)):
+                await self._guarded(self._draw_ahead(), stocked)
                 continue
-            first = self.queue[0]
+            if not others:
+                await self._wake.wait()  # a request, or a draw-ahead call scored
+                continue
+            first = others[0]
             if first.seed is None and self.engine.exact_n:
                 # wait from the later of its arrival and the last answers: clients that were
                 # just answered and ask again join this batch instead of forming the next
@@ -249,15 +154,41 @@ class MicroBatcher:
                 left = since + self.max_wait - time.monotonic()
                 if left > 0 and self._group(first)[1] < self.max_batch:
                     await asyncio.sleep(left)
-            jobs = self._take(first)
-            if not jobs:
+            if first.future.done():
                 continue
-            try:
-                await self._draw(jobs)
-            except Exception as exc:  # one bad batch answers its requests, never the loop
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+            jobs, _ = self._group(first)
+            for job in jobs:
+                self.queue.remove(job)
+            self._gauge()
+            await self._guarded(self._draw(jobs), jobs)
+
+    @staticmethod
+    async def _guarded(work, jobs: list[Job]) -> None:
+        """Run a draw; its failure answers ``jobs`` (the requests it was for), never the loop."""
+        try:
+            await work
+        except Exception as exc:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+
+    def _stocked(self, job: Job) -> bool:
+        """Whether ``job`` is answered from the drawn-ahead stock."""
+        return bool(self.draw_ahead) and job.seed is None and job.key == self.default_key
+
+    def _hand_out(self) -> None:
+        """Answer the stocked requests that the stock covers, oldest first."""
+        for job in [job for job in self.queue if self._stocked(job)]:
+            if job.future.done():
+                self.queue.remove(job)
+                continue
+            if len(self.stock) < job.n:
+                break
+            taken = [self.stock.popleft() for _ in range(job.n)]
+            self.queue.remove(job)
+            job.future.set_result(Served([a for a, _ in taken], [r for _, r in taken], None,
+                                         self.draw_ahead, time.monotonic() - job.enqueued))
+        self._gauge()
 
     def _group(self, first: Job) -> tuple[list[Job], int]:
         """The queued jobs that can share ``first``'s call, up to ``max_batch`` artefacts."""
@@ -271,46 +202,78 @@ class MicroBatcher:
                 total += job.n
         return jobs, total
 
-    def _take(self, first: Job) -> list[Job]:
-        for job in [job for job in self.queue if job.future.done()]:  # clients gone
-            self.queue.remove(job)
-        if first.future.done():
-            return []
-        jobs, _ = self._group(first)
-        for job in jobs:
-            self.queue.remove(job)
-        self._gauge()
-        return jobs
-
-    async def _draw(self, jobs: list[Job]) -> None:
-        loop, engine = asyncio.get_running_loop(), self.engine
-        seed = jobs[0].seed if jobs[0].seed is not None else secrets.randbits(31)
-        config = jobs[0].config.model_copy(update={"seed": seed})
-        total = sum(job.n for job in jobs)
+    async def _sample(self, config: BaseModel, n: int) -> tuple[list, float]:
+        """``n`` artefacts from the sampling thread, timed into the metrics."""
         started = time.monotonic()
-        samples = await loop.run_in_executor(engine.sampler, engine.sample, config, total)
+        samples = await asyncio.get_running_loop().run_in_executor(
+            self.engine.sampler, self.engine.sample, config, n)
         took = time.monotonic() - started
-        self.rate = total / took if took > 0 else self.rate
+        self.rate = len(samples) / took if took > 0 else self.rate
         if self.metrics:
             self.metrics.batch_seconds.observe(took)
-            self.metrics.batch_items.observe(total)
-        if engine.scorer is engine.sampler:  # one thread: answer before the next draw
-            await self._score(jobs, config, samples, started)
-            return
-        task = loop.create_task(self._score(jobs, config, samples, started))
+            self.metrics.batch_items.observe(len(samples))
+        return samples, started
+
+    async def _rows(self, config: BaseModel, samples: list) -> list[dict]:
+        started = time.monotonic()
+        try:
+            return await self.engine.score(config, samples)
+        finally:
+            if self.metrics:
+                self.metrics.item_metrics_seconds.observe(time.monotonic() - started)
+
+    def _then(self, scoring) -> asyncio.Task | None:
+        """Score beside the next draw (a scoring process), or now (one thread for both)."""
+        task = asyncio.get_running_loop().create_task(scoring)
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
+        return task if self.engine.scoring is None else None
 
-    async def _score(self, jobs: list[Job], config: BaseModel, samples: list,
-                     started: float) -> None:
-        """Score a drawn batch on the scoring thread and hand each request its share."""
-        loop, engine = asyncio.get_running_loop(), self.engine
+    async def _draw_ahead(self) -> None:
+        size = self.draw_ahead
+        config = self.default.model_copy(update={"seed": secrets.randbits(31)})
+        self.coming += size
+        self.drawing += size
         try:
-            t0 = time.monotonic()
-            rows = await loop.run_in_executor(engine.scorer, engine.item_metrics, config,
-                                              samples)
-            if self.metrics:
-                self.metrics.item_metrics_seconds.observe(time.monotonic() - t0)
+            samples, _ = await self._sample(config, size)
+        except BaseException:
+            self.coming -= size
+            self._failed = True
+            raise
+        finally:
+            self.drawing -= size
+        if (task := self._then(self._stock_up(config, samples, size))) is not None:
+            await task
+
+    async def _stock_up(self, config: BaseModel, samples: list, size: int) -> None:
+        try:
+            rows = await self._rows(config, samples)
+        except Exception as exc:  # the stocked requests waiting for it get its error
+            self._failed = True
+            for job in [job for job in self.queue if self._stocked(job)]:
+                self.queue.remove(job)
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        finally:
+            self.coming -= size
+            self._wake.set()
+        self._failed = False
+        self.stock.extend(zip(samples, rows))
+        self._hand_out()
+
+    async def _draw(self, jobs: list[Job]) -> None:
+        seed = jobs[0].seed if jobs[0].seed is not None else secrets.randbits(31)
+        config = jobs[0].config.model_copy(update={"seed": seed})
+        samples, started = await self._sample(config, sum(job.n for job in jobs))
+        if (task := self._then(self._answer(jobs, config, samples, started))) is not None:
+            await task
+
+    async def _answer(self, jobs: list[Job], config: BaseModel, samples: list,
+                      started: float) -> None:
+        """Score a drawn batch and hand each request its share."""
+        try:
+            rows = await self._rows(config, samples)
         except Exception as exc:
             for job in jobs:
                 if not job.future.done():  # done: its client went away

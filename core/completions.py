@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .batcher import Engine, RequestError
-from .serve import ServeSettings, check_n, read_json
+from .engine import Engine, RequestError
+from .serve import ServeSettings, check_n, jsonable, read_json
 from .serve_metrics import ServeMetrics
 
 
@@ -64,9 +64,14 @@ def add_completions(app: FastAPI, engine: Engine, settings: ServeSettings,
         batcher = request.app.state.batcher
         batcher.admit(req.n * len(prompts))
         chunks = _choices(engine, req, prompts, metrics)
+        ident, started = f"cmpl-{uuid.uuid4().hex}", time.monotonic()
+
+        async def logged(texts: dict[int, str]) -> None:
+            await _log(request.app, engine, req, prompts, texts, ident, started)
+
         if req.stream:
-            return StreamingResponse(_sse(chunks, req, engine.name, batcher, metrics),
-                                     media_type="text/event-stream")
+            return StreamingResponse(_sse(chunks, req, engine.name, batcher, metrics, ident,
+                                          logged), media_type="text/event-stream")
         try:
             choices = {}
             async for index, text, finish in chunks:
@@ -77,20 +82,24 @@ def add_completions(app: FastAPI, engine: Engine, settings: ServeSettings,
         finally:
             batcher.release(req.n * len(prompts))
         metrics.items.labels(endpoint="/v1/completions").inc(len(choices))
+        await logged({i: c["text"] for i, c in choices.items()})
         usage = _usage(engine, prompts, req.n, [c["text"] for c in choices.values()])
-        return JSONResponse({"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
+        return JSONResponse({"id": ident, "object": "text_completion",
                              "created": int(time.time()), "model": engine.name,
                              "choices": [choices[i] for i in sorted(choices)], "usage": usage})
 
 
 async def _sse(chunks: AsyncIterator, req: CompletionRequest, model: str, batcher,
-               metrics: ServeMetrics) -> AsyncIterator[str]:
-    """Server-sent events in OpenAI's stream format, ending with ``data: [DONE]``."""
-    ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+               metrics: ServeMetrics, ident: str, logged) -> AsyncIterator[str]:
+    """Server-sent events in OpenAI's stream format, ending with ``data: [DONE]``; the
+    completions are logged (``logged``) once the last has finished."""
+    created = int(time.time())
     count = 0
+    texts: dict[int, str] = {}
     try:
         async for index, text, finish in chunks:
             count += finish is not None
+            texts[index] = texts.get(index, "") + text
             yield "data: " + json.dumps({
                 "id": ident, "object": "text_completion", "created": created, "model": model,
                 "choices": [{"text": text, "index": index, "logprobs": None,
@@ -100,7 +109,29 @@ async def _sse(chunks: AsyncIterator, req: CompletionRequest, model: str, batche
     finally:
         batcher.release(req.n * (1 if isinstance(req.prompt, str) else len(req.prompt)))
         metrics.items.labels(endpoint="/v1/completions").inc(count)
+    if texts:
+        await logged(texts)
     yield "data: [DONE]\n\n"
+
+
+async def _log(app: FastAPI, engine: Engine, req: CompletionRequest, prompts: list[str],
+               texts: dict[int, str], ident: str, started: float) -> None:
+    """Completions into the served-artefact log as ``/v1/generate`` puts its artefacts, for
+    ``tlgen monitor`` and the live gauges: each artefact is its prompt and completion (the
+    whole sequence, as ``sample`` gives it) with the plugin's ``item_metrics`` row (the rows
+    are left empty if scoring fails: the answer is already given)."""
+    order = sorted(texts)
+    artefacts = [prompts[i // req.n] + texts[i] for i in order]
+    rows: list[dict] = [{} for _ in artefacts]
+    if engine.has_item_metrics:
+        try:
+            rows = await engine.score(engine.sample_config({}), artefacts)
+        except Exception:  # logged without metrics rather than not at all
+            rows = [{} for _ in artefacts]
+    rows = jsonable(rows)
+    app.state.log.write(ident, req.model_dump(mode="json", exclude={"stream"}), req.seed,
+                        artefacts, rows, time.monotonic() - started, time.time())
+    app.state.metrics.observe_rows(rows)
 
 
 async def _choices(engine: Engine, req: CompletionRequest, prompts: list[str],

@@ -63,8 +63,9 @@ def sample(run, backbone, n, stage):
                            temperature=getattr(cfg, "temperature", 1.0),
                            max_tokens=getattr(cfg, "max_tokens", None) or 128,
                            prompt=getattr(cfg, "prompt", ""), seed=cfg.seed)
-    (run.samples_dir(stage) / "samples.txt").write_text("\n\n".join(texts) + "\n",
-                                                        encoding="utf-8")
+    if run.writes_samples:
+        (run.samples_dir(stage) / "samples.txt").write_text("\n\n".join(texts) + "\n",
+                                                            encoding="utf-8")
     return texts
 
 

@@ -83,7 +83,8 @@ def train(run: Run, backbone: Backbone, data: DataSplits) -> TrainResult:
 def sample(run: Run, backbone: Backbone, data: DataSplits, n: int, stage: str) -> list:
     """Generate ``n`` artefacts (SMILES, songs, images) for ``stage`` (``"before"``,
     ``"after"``, ...); a domain may add a fixed set it always makes (stylised content
-    images). Files to keep go in ``run.samples_dir(stage)``."""
+    images). Files to keep go in ``run.samples_dir(stage)``, unless ``run.writes_samples``
+    is False (``tlgen serve``: nothing is written per request)."""
 
 
 @hookspec(firstresult=True)

@@ -130,7 +130,7 @@ def run_monitor(logs: str | Path, run_dir: str | Path, size: int = 200, alpha: f
                 drift_share: float = 0.5, reference_n: int | None = None,
                 out: str | Path | None = None, threads: int | None = None) -> Verdict:
     """Test the served log at ``logs`` against the run at ``run_dir``; write the report."""
-    from .batcher import Engine
+    from .engine import Engine
 
     rows, bad = read_served(logs)
     if len(rows) < size:

@@ -24,7 +24,7 @@ class Replica:
 
     def __init__(self, run_dir: str, overrides: Sequence[str], threads: int | None,
                  settings: ServeSettings):
-        from .batcher import Engine
+        from .engine import Engine
 
         self.engine = Engine.load(run_dir, overrides, threads=threads)
         self.engine.warm_up()

@@ -42,6 +42,10 @@ RESUMABLE = ("train.max_steps", "reward.max_steps", "reward.budget", "reward.sav
 class Run:
     """The state of one run: its validated config, folder, checked hooks and accelerator."""
 
+    # whether hooks keep their samples as files (``samples_dir``); False for a served run,
+    # whose every request would otherwise rewrite them
+    writes_samples = True
+
     def __init__(self, config: cfg.RunConfig, contract: Contract, directory: Path) -> None:
         self.config = config
         self.contract = contract

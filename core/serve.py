@@ -28,7 +28,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .batcher import Engine, MicroBatcher, RequestError
+from .batcher import MicroBatcher
+from .engine import Engine, RequestError
 from .serve_metrics import ServedLog, ServeMetrics
 
 
@@ -42,6 +43,7 @@ class ServeSettings:
     max_wait_ms: float = 50.0  # how long a batch waits for company (after its first request
     # or the last answers, whichever is later)
     max_pending: int = 1024  # artefacts in flight before 429
+    draw_ahead: int = 0  # artefacts drawn ahead for unseeded requests at the default params
     max_body_bytes: int = 65536
     body_timeout_s: float = 10.0  # a body slower than this gets 408 (slowloris)
     log_dir: str | None = None  # served-artefact log; default RUN/serving/
@@ -59,7 +61,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         batcher = MicroBatcher(engine, settings.max_batch, settings.max_wait_ms,
-                               settings.max_pending, metrics)
+                               settings.max_pending, metrics, settings.draw_ahead)
         app.state.batcher = batcher
         batcher.start()
         yield

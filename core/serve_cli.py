@@ -46,13 +46,18 @@ def _needs(extra: str, *modules: str) -> None:
 @click.option("--log-dir", type=click.Path(), help="Served-artefact log folder "
               "(default RUN/serving/).")
 @click.option("--overlap-scoring/--no-overlap-scoring", default=False, show_default=True,
-              help="Score a batch (item_metrics) on a second thread while the next is drawn "
-                   "(pays where both hooks release the GIL; Python-heavy ones contend).")
+              help="Score batches (item_metrics) in a forked process of their own while the "
+                   "next is drawn (a second core for Python-heavy scoring such as RDKit's).")
+@click.option("--draw-ahead", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Keep this many artefacts drawn and scored ahead at the run's sample "
+                   "settings, for unseeded requests that ask for those: the sampler then draws "
+                   "calls this large back to back under load (0: draw on request only).")
 @click.option("--replicas", default=0, type=click.IntRange(min=0), help="Run N replicas as a "
               "Ray Serve deployment (pip install 'tlgen[ray]'; RAY_ADDRESS joins a cluster).")
 @_one_line_errors
 def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_batch,
-          max_wait_ms, max_pending, max_body_bytes, log_dir, overlap_scoring, replicas):
+          max_wait_ms, max_pending, max_body_bytes, log_dir, overlap_scoring, draw_ahead,
+          replicas):
     """Serve a run's fine-tuned model over HTTP: /v1/generate, /v1/completions, /metrics.
 
     \b
@@ -71,7 +76,8 @@ def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_b
                    "port can use it (set --api-key or TLGEN_API_KEY)", err=True)
     settings = ServeSettings(api_key=api_key, max_n=max_n, max_batch=max_batch,
                              max_wait_ms=max_wait_ms, max_pending=max_pending,
-                             max_body_bytes=max_body_bytes, log_dir=log_dir)
+                             max_body_bytes=max_body_bytes, log_dir=log_dir,
+                             draw_ahead=draw_ahead)
     flags = list(overrides) + ([f"train.device={device!r}"] if device else [])
     if replicas:
         from .ray_serve import serve_replicas
@@ -80,7 +86,7 @@ def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_b
         return
     import uvicorn
 
-    from .batcher import Engine
+    from .engine import Engine
     from .serve import create_app
 
     engine = Engine.load(run_dir, flags, threads=threads, overlap=overlap_scoring)

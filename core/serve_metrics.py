@@ -56,6 +56,8 @@ class ServeMetrics:
                                  registry=r)
         self.in_flight = Gauge("tlgen_in_flight_items",
                                "Artefacts admitted and not yet answered", registry=r)
+        self.drawn_ahead = Gauge("tlgen_drawn_ahead_items",
+                                 "Artefacts drawn and scored ahead, not yet served", registry=r)
         self.rolling = Gauge("tlgen_item_metric_rolling_mean",
                              "Mean of a per-item metric over the last served artefacts",
                              ["metric"], registry=r)

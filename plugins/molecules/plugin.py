@@ -142,7 +142,7 @@ def loss(run, backbone, model, batch, training):
 
 @hookimpl
 def sample(run, backbone, n, stage):
-    """``n`` SMILES, also written to ``samples/<stage>/samples.smi``."""
+    """``n`` SMILES, also written to ``samples/<stage>/samples.smi`` (not when served)."""
     from . import sampling
 
     cfg = run.config.sample
@@ -150,7 +150,8 @@ def sample(run, backbone, n, stage):
         backbone.model, backbone.tokenizer, n, batch_size=cfg.batch_size,
         temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
         max_tokens=cfg.max_tokens, unique=cfg.unique, seed=cfg.seed, bf16=cfg.bf16)
-    (run.samples_dir(stage) / "samples.smi").write_text("".join(s + "\n" for s in smiles))
+    if run.writes_samples:
+        (run.samples_dir(stage) / "samples.smi").write_text("".join(s + "\n" for s in smiles))
     return smiles
 
 
@@ -191,7 +192,8 @@ def evaluate(run, data, samples):
 @hookimpl
 def item_metrics(run, data, samples, stage):
     """One row per sample (validity, canonical SMILES, properties, similarity, novelty,
-    predicted activity, ``[scoring]`` components); also ``samples/<stage>/scores.csv``."""
+    predicted activity, ``[scoring]`` components); also ``samples/<stage>/scores.csv``
+    (not when served)."""
     from .metrics.stages import sample_rows
 
     return sample_rows(run, data, samples, stage)

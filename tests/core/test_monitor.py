@@ -54,7 +54,7 @@ def test_large_references_use_distances():
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A textlm run; 6 windows of 50 served at its own settings, then 2 at temperature 4."""
-    from tlgen.batcher import Engine
+    from tlgen.engine import Engine
     from tlgen.serve import ServeSettings, create_app
 
     folder = tmp_path_factory.mktemp("monitor")

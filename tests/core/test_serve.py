@@ -26,7 +26,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    from tlgen.batcher import Engine
+    from tlgen.engine import Engine
 
     run_dir = train_text_run(tmp_path_factory.mktemp("serve") / "runs")
     engine = Engine.load(run_dir)
@@ -191,6 +191,27 @@ def test_every_served_artefact_is_logged(client, engine):
     assert [r["artefact"] for r in mine] == [i["artefact"] for i in answer["items"]]
     assert mine[0]["seed"] == 5 and mine[0]["params"]["seed"] == 5
     assert set(mine[0]["metrics"]) == {"length", "vowel_share", "valid", "first"}
+
+
+def test_completions_are_logged_with_their_item_metrics(client, engine):
+    """/v1/completions feeds `tlgen monitor` as /v1/generate does: each choice as its prompt
+    and completion, with the plugin's item_metrics row; streamed ones once they end."""
+    log = engine.run.dir / "serving" / "served.jsonl"
+    done = client.post("/v1/completions", json={"model": engine.name, "prompt": "Shall ",
+                                                "max_tokens": 6, "n": 2, "seed": 3}).json()
+    with client.stream("POST", "/v1/completions", json={
+            "model": engine.name, "prompt": "Thou", "max_tokens": 6, "seed": 4,
+            "stream": True}) as streamed:
+        events = [line for line in streamed.iter_lines() if line.startswith("data: {")]
+    ident = json.loads(events[0][6:])["id"]
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    mine = [r for r in rows if r["request_id"] == done["id"]]
+    assert [r["artefact"] for r in mine] == ["Shall " + c["text"] for c in done["choices"]]
+    assert mine[0]["params"]["seed"] == 3 and mine[0]["metrics"]["length"] == len(
+        mine[0]["artefact"])
+    text = "".join(json.loads(e[6:])["choices"][0]["text"] for e in events)
+    assert [r["artefact"] for r in rows if r["request_id"] == ident] == ["Thou" + text]
+    assert not (engine.run.dir / "samples" / "serve").exists()  # served: no sample files
 
 
 def test_the_openai_client_works_unchanged(server, engine):

@@ -13,7 +13,7 @@ from functools import cache
 
 import numpy as np
 from rdkit import Chem, RDLogger
-from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator
+from rdkit.Chem import QED, rdFingerprintGenerator
 from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
@@ -29,11 +29,11 @@ def canonical(mols: list[Chem.Mol]) -> list[str]:
     return [Chem.MolToSmiles(m) for m in mols]
 
 
-def fingerprints(mols: list[Chem.Mol]) -> np.ndarray:
-    """Morgan radius-2, 1024-bit fingerprints as a uint8 matrix (one row per molecule)."""
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+def fingerprints(mols: list[Chem.Mol], size: int = 1024) -> np.ndarray:
+    """Morgan radius-2 fingerprints of ``size`` bits as a uint8 matrix (one row per molecule)."""
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=size)
     if not mols:
-        return np.zeros((0, 1024), dtype=np.uint8)
+        return np.zeros((0, size), dtype=np.uint8)
     return np.stack([generator.GetFingerprintAsNumPy(m) for m in mols]).astype(np.uint8)
 
 
@@ -152,13 +152,16 @@ def _sascorer():
 
 
 def properties(mols: list[Chem.Mol]) -> dict[str, np.ndarray]:
-    """Per-molecule QED, SA, logP and molecular weight."""
+    """Per-molecule QED, SA, logP and molecular weight. QED's own descriptors are computed
+    once and give logP (Crippen) and MW as well: the same numbers as ``Crippen.MolLogP`` and
+    ``Descriptors.MolWt``, without a second Crippen pass (a third of QED's time)."""
     sa = _sascorer()
+    described = [QED.properties(m) for m in mols]
     return {
-        "QED": np.array([QED.qed(m) for m in mols]),
+        "QED": np.array([QED.qed(m, qedProperties=d) for m, d in zip(mols, described)]),
         "SA": np.array([sa.calculateScore(m) for m in mols]),
-        "logP": np.array([Crippen.MolLogP(m) for m in mols]),
-        "MW": np.array([Descriptors.MolWt(m) for m in mols]),
+        "logP": np.array([d.ALOGP for d in described]),
+        "MW": np.array([d.MW for d in described]),
     }
 
 

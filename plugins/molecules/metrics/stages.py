@@ -9,6 +9,7 @@ they are measured against is ``References``, which ``prepare_data`` puts in ``da
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from functools import cached_property
 
 import numpy as np
@@ -26,7 +27,7 @@ def evaluate_samples(run, data, samples: list[str]) -> dict[str, float]:
     refs: References = data.extras["evaluation"]
     out, mols, _ = M.set_metrics(samples, refs.reference)
     unique = _unique(mols)
-    scores = _scores(unique, refs.reference, refs.property_model)
+    scores = refs.scores(unique)
     for name in ("QED", "SA", "logP", "MW", "max_sim_train", "max_sim_test"):
         out[name] = _mean(scores[name])
     out["PAINS"] = _mean([M.alert(m, "PAINS") for m in unique])
@@ -49,7 +50,7 @@ def sample_rows(run, data, samples: list[str], stage: str) -> list[dict]:
     ref = refs.reference
     mols = M.parse(samples)
     valid = [m for m in mols if m is not None]
-    scores = _scores(valid, ref, refs.property_model)
+    scores = refs.scores(valid)
     scores["in_training_set"] = np.array([s in ref.train for s in scores["smiles"]], dtype=bool)
     if "scorer" in data.extras:
         score = data.extras["scorer"]
@@ -68,7 +69,8 @@ def sample_rows(run, data, samples: list[str], stage: str) -> list[dict]:
             row |= {name: _plain(scores[name][index]) for name in columns}
             index += 1
         rows.append(row)
-    write(run.samples_dir(stage) / "scores.csv", rows)
+    if run.writes_samples:
+        write(run.samples_dir(stage) / "scores.csv", rows)
     return rows
 
 
@@ -76,10 +78,37 @@ class References:
     """What samples are measured against, made by ``prepare_data`` (``data.extras
     ["evaluation"]``) and built from the data on first use, once: the reference statistics,
     the series' activity model (evaluation and the reward scorer share it) and the held-out
-    series' own scores."""
+    series' own scores. Also the per-molecule scores already computed (:meth:`scores`)."""
+
+    CACHED = 20_000  # molecules whose scores are kept (a tuple of floats each: ~10 MB)
 
     def __init__(self, cfg, molecules: dict, seed: int, log) -> None:
         self.cfg, self.molecules, self.seed, self.log = cfg, molecules, seed, log
+        self._known: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self._names: list[str] = []  # the score columns, in the tuples' order
+
+    def scores(self, mols: list) -> dict[str, np.ndarray]:
+        """:func:`_scores` of ``mols``, each distinct molecule (canonical SMILES) computed
+        once and kept, least recently used dropped first: a stage's ``evaluate`` and
+        ``item_metrics`` score its molecules once, and a server the molecules a focused
+        series keeps drawing (the fine-tuned default run: one in ten repeats within 500)."""
+        smiles = M.canonical(mols)
+        new = {s: m for s, m in zip(smiles, mols) if s not in self._known}
+        if not smiles:
+            return _scores([], self.reference, self.property_model)
+        if new:
+            found = _scores(list(new.values()), self.reference, self.property_model)
+            self._names = [name for name in found if name != "smiles"]
+            columns = np.stack([np.asarray(found[name], dtype=float) for name in self._names])
+            for key, values in zip(new, columns.T.tolist()):
+                self._known[key] = tuple(values)
+        table = np.array([self._known[s] for s in smiles], dtype=float)
+        for key in smiles:
+            self._known.move_to_end(key)
+        while len(self._known) > self.CACHED:
+            self._known.popitem(last=False)
+        return {"smiles": np.array(smiles, dtype=object),
+                **{name: table[:, j] for j, name in enumerate(self._names)}}
 
     @cached_property
     def reference(self) -> M.Reference:
