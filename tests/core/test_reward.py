@@ -136,3 +136,13 @@ def test_a_collapsed_agent_samples_hotter_until_temperature_max(make_run):
     run.execute()
     used = [r["temperature"] for r in read_metrics(run.dir) if r["split"] == "reward"]
     assert used == pytest.approx([1.0, 1.0, 1.25, 1.5, 1.5, 1.5])
+
+
+def test_a_budget_lifts_the_default_step_cap_and_a_stage_needs_a_stopping_rule():
+    from tlgen.config import RewardConfig
+
+    assert RewardConfig().max_steps == 300  # no budget: the step cap stays
+    assert RewardConfig(budget=10_000).max_steps is None
+    assert RewardConfig(budget=10_000, max_steps=50).max_steps == 50
+    with pytest.raises(ValueError, match="needs a stopping rule"):
+        RewardConfig(max_steps=None)
