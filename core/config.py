@@ -132,11 +132,12 @@ class RewardConfig(Section):
     stall_steps: int = Field(20, ge=1)  # ... for this many steps in a row
     min_steps: int = Field(0, ge=0)
     max_score: float | None = Field(None, gt=0, le=1)  # stop once a batch's mean score reaches it
-    # when new samples per step fall (the agent collapses onto a few sequences): "temperature"
-    # raises the sampling temperature (up to temperature_max) while it lasts, "restart" puts
-    # the agent back to the prior (keeping the replay memory of the best); measured in
-    # benchmarks/pmo.py
-    explore: Literal["none", "temperature", "restart"] = "none"
+    # when new samples per step fall (the agent collapses onto a few sequences): "restart"
+    # puts the agent back to the prior (keeping the replay memory of the best), "temperature"
+    # raises the sampling temperature (up to temperature_max) while it lasts. Measured on
+    # PMO's median1 (README): once collapsed, restart spent 9x the calls per step of "none",
+    # temperature 5x, the top-10 the same over those steps
+    explore: Literal["none", "temperature", "restart"] = "restart"
     collapse_below: float = Field(0.25, ge=0, le=1)  # collapse: new calls < this x batch_size
     collapse_steps: int = Field(5, ge=1)  # for this many steps in a row
     temperature_max: float = Field(2.0, gt=0)

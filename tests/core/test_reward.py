@@ -107,7 +107,7 @@ def test_the_stall_rules_stop_the_stage(make_run):
     summary = make_run(*REWARD, "reward.stall_calls=64", extra=[scorer(flat)]).execute()["train"]
     assert summary["steps"] == 5 and summary["stopped"].startswith("stall: the top-10")
     few = make_run(*REWARD, "reward.stall_new=1", "reward.stall_steps=4",
-                   extra=[scorer(repeats)], name="few").execute()["train"]
+                   "reward.explore='none'", extra=[scorer(repeats)], name="few").execute()["train"]
     assert few["steps"] == 4 and few["stopped"].startswith("stall: fewer than")
 
 
@@ -116,7 +116,7 @@ def test_a_collapsed_agent_restarts_from_the_prior(make_run):
     runs = {name: make_run(*REWARD, f"reward.max_steps={steps}", *settings,
                            extra=[scorer(repeats)], name=name)
             for name, steps, settings in [("three", 3, restart), ("six", 6, restart),
-                                          ("kept", 3, restart[1:])]}
+                                          ("kept", 3, ["reward.explore='none'"])]}
     summaries = {name: run.execute()["train"] for name, run in runs.items()}
     assert [summaries[n]["restarts"] for n in runs] == [1, 2, 0]
     assert summaries["six"]["stopped"] == "step cap: reward.max_steps = 6"
