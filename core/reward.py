@@ -6,9 +6,15 @@ it (``reward``: scores in [0, 1]) and minimises REINVENT's DAP loss
 
     (log P_prior(x) + sigma * S(x) - log P_agent(x))^2
 
-over the batch plus a few sequences replayed from a memory of the best ones. It stops at
-``reward.max_steps``, at the oracle budget, or once a batch's mean score reaches
-``reward.max_score`` (after ``min_steps``). Checkpoints hold the agent, optimizer, RNG,
+over the batch plus a few sequences replayed from a memory of the best ones. It stops on
+the first rule met: the oracle budget spent, a stall (the top-10 not improved for
+``stall_calls`` calls, or fewer than ``stall_new`` new samples a step for ``stall_steps``
+steps), a step cap the user set, or a batch's mean score reaching ``max_score``; which one is
+logged and in the summary (``stopped``), beside the oracle calls, steps and seconds. When the
+agent collapses (new samples per step below ``collapse_below`` of the batch for
+``collapse_steps`` steps) ``reward.explore`` keeps it exploring: a higher sampling
+temperature while it lasts, or a restart from the prior that keeps the replay memory.
+Checkpoints hold the agent, optimizer, RNG,
 replay memory, counters and ``run.state`` (the plugin's diversity memory), so a killed
 stage resumes exactly. Every scored sample is written to ``scored.csv``.
 
@@ -42,6 +48,12 @@ class RewardState:
         self.step = 0
         self.calls = 0  # oracle calls so far
         self.train_seconds = 0.0
+        self.temperature: float | None = None  # the sampling temperature now (explore)
+        self.collapsed = 0  # steps in a row with few new samples (below collapse_below)
+        self.few_new = 0  # steps in a row below stall_new
+        self.best = -math.inf  # the best top-10 mean so far, and the calls when it was reached
+        self.best_calls = 0
+        self.restarts = 0
 
     def state_dict(self) -> dict:
         return dict(self.__dict__)
@@ -125,14 +137,21 @@ class RewardLoop:
         self.run.log(f"reward stage: {trainable:,} / {total:,} parameters learn; sigma "
                      f"{self.cfg.sigma:g}, batch {self.cfg.batch_size}"
                      + (f"; resumed at step {self.state.step}" if resumed else ""))
-        bar = tqdm(total=self.cfg.max_steps, initial=self.state.step, desc="reward",
-                   disable=not self.run.is_main, dynamic_ncols=True)
+        counted = self.cfg.budget is not None  # the bar counts calls, else steps
+        bar = tqdm(total=self.cfg.budget or self.cfg.max_steps, desc="reward",
+                   initial=self.state.calls if counted else self.state.step,
+                   unit="call" if counted else "step", disable=not self.run.is_main,
+                   dynamic_ncols=True)
         start = time.perf_counter()
         with self.session.guard(), contextlib.closing(bar):
             while not self._done():
+                calls, temperature = self.state.calls, self.state.temperature
                 logs = self._step()
                 self.state.step += 1
-                bar.update(1)
+                self._pace(self.state.calls - calls)
+                logs.update(temperature=temperature or self.cfg.temperature,
+                            new=self.state.calls - calls)
+                bar.update(self.state.calls - calls if counted else 1)
                 bar.set_postfix(score=f"{logs['score']:.3f}", valid=f"{logs['valid']:.2f}",
                                 nll=f"{logs['agent_nll']:.1f}")
                 if self.state.step % self.cfg.log_every == 0 or self._done():
@@ -149,7 +168,14 @@ class RewardLoop:
                 self.session.save(self.state.step)
         self.accelerator.wait_for_everyone()
         model = self.accelerator.unwrap_model(self.model)
-        summary = {"steps": self.state.step, "oracle_calls": self.state.calls,
+        stopped = self._stop_reason() or "interrupted"
+        self.run.log(f"reward stage stopped: {stopped}; {self.state.calls:,} oracle calls"
+                     + (f" of {self.cfg.budget:,}" if self.cfg.budget else "")
+                     + f" in {self.state.step} steps, {self.state.train_seconds:.0f} s"
+                     + (f", {self.state.restarts} restarts" if self.state.restarts else ""))
+        summary = {"stopped": stopped, "steps": self.state.step,
+                   "oracle_calls": self.state.calls, "budget": self.cfg.budget,
+                   "restarts": self.state.restarts,
                    "train_seconds": round(self.state.train_seconds, 2),
                    "top10_score": _mean(self.memory.top()),
                    "trainable_params": trainable, "total_params": total}
@@ -157,12 +183,57 @@ class RewardLoop:
         return TrainResult(backbone=trained, summary=summary)
 
     def _done(self) -> bool:
+        return self._stop_reason() is not None
+
+    def _stop_reason(self) -> str | None:
+        """Which stopping rule is met now, in words (None: none is)."""
         cfg, state = self.cfg, self.state
-        if state.step >= cfg.max_steps or (cfg.budget and state.calls >= cfg.budget):
-            return True
+        if cfg.budget and state.calls >= cfg.budget:
+            return f"budget: {state.calls:,} oracle calls of reward.budget = {cfg.budget:,}"
+        if cfg.stall_calls and state.calls - state.best_calls >= cfg.stall_calls:
+            return (f"stall: the top-10 ({state.best:.4f}) has not improved for "
+                    f"{state.calls - state.best_calls:,} calls (reward.stall_calls = "
+                    f"{cfg.stall_calls:,})")
+        if cfg.stall_new and state.few_new >= cfg.stall_steps:
+            return (f"stall: fewer than reward.stall_new = {cfg.stall_new} new samples a step "
+                    f"for {state.few_new} steps")
+        if cfg.max_steps is not None and state.step >= cfg.max_steps:
+            unused = f", {cfg.budget - state.calls:,} calls unused" if cfg.budget else ""
+            return f"step cap: reward.max_steps = {cfg.max_steps}{unused}"
         last = self.last_score
-        return bool(cfg.max_score and last is not None and state.step >= cfg.min_steps
-                    and last >= cfg.max_score)
+        if (cfg.max_score and last is not None and state.step >= cfg.min_steps
+                and last >= cfg.max_score):
+            return f"score: a batch's mean {last:.3f} >= reward.max_score = {cfg.max_score}"
+        return None
+
+    def _pace(self, new: int) -> None:
+        """After a step that scored ``new`` new samples: the stall counters, and the
+        exploration response when the agent has collapsed."""
+        cfg, state = self.cfg, self.state
+        top = _mean(self.memory.top())
+        if top > state.best + 1e-6:
+            state.best, state.best_calls = top, state.calls
+        state.few_new = state.few_new + 1 if new < cfg.stall_new else 0
+        low = new < cfg.collapse_below * cfg.batch_size * self.accelerator.num_processes
+        state.collapsed = state.collapsed + 1 if low else 0
+        now = state.temperature or cfg.temperature
+        if cfg.explore == "temperature":  # up 25% a collapsed step, back down once it recovers
+            up = state.collapsed >= cfg.collapse_steps
+            now = min(now * 1.25, cfg.temperature_max) if up else max(now / 1.25, cfg.temperature)
+            state.temperature = now
+        elif cfg.explore == "restart" and state.collapsed >= cfg.collapse_steps:
+            self._restart()
+
+    def _restart(self) -> None:
+        """The agent back to the prior's weights and a fresh optimizer; the replay memory (the
+        best found) and what was scored stay."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.load_state_dict(self.prior.state_dict())
+        getattr(self.optimizer, "optimizer", self.optimizer).state.clear()
+        self.state.restarts += 1
+        self.state.collapsed = 0
+        self.run.log(f"reward stage: restart {self.state.restarts} from the prior at step "
+                     f"{self.state.step} ({self.state.calls:,} calls): the agent had collapsed")
 
     def _step(self) -> dict:
         """Sample, score, and one DAP update on the batch plus replayed sequences. With
@@ -171,7 +242,8 @@ class RewardLoop:
         own."""
         model = self.accelerator.unwrap_model(self.model)
         ids = self.run.call("sample_ids", backbone=self.backbone, model=model,
-                            n=self.cfg.batch_size, temperature=self.cfg.temperature,
+                            n=self.cfg.batch_size,
+                            temperature=self.state.temperature or self.cfg.temperature,
                             max_tokens=self.max_tokens)
         every_ids = self._everywhere(ids)
         samples = self.run.call("decode", backbone=self.backbone, ids=every_ids)

@@ -84,3 +84,65 @@ def test_a_reward_hook_that_breaks_its_contract_is_named(make_run, reward, messa
 def test_a_budget_smaller_than_one_batch_is_refused(make_run):
     with pytest.raises(TlgenError, match=r"reward.budget': 8 oracle calls is less than one batch"):
         make_run(*REWARD, "reward.budget=8", extra=[scorer()]).execute()
+
+
+def repeats(samples):
+    """Every sample scores 0.5 and none is new (no oracle call): a collapsed agent, seen
+    from the stage."""
+    return Rewards(scores=[0.5] * len(samples), calls=0)
+
+
+def test_a_budget_is_spent_without_a_step_cap_and_the_stop_is_named(make_run):
+    settings = [r for r in REWARD if "max_steps" not in r]
+    summary = make_run(*settings, "reward.budget=480", extra=[scorer()]).execute()["train"]
+    assert summary["oracle_calls"] == 480 and summary["steps"] == 30  # 16 calls a step
+    assert summary["stopped"].startswith("budget: 480 oracle calls")
+    capped = make_run(*REWARD, "reward.budget=480", extra=[scorer()], name="capped").execute()
+    assert capped["train"]["steps"] == 25  # a cap the user set stays, and is named
+    assert capped["train"]["stopped"] == "step cap: reward.max_steps = 25, 80 calls unused"
+
+
+def test_the_stall_rules_stop_the_stage(make_run):
+    flat = lambda s: Rewards(scores=[0.5] * len(s))  # noqa: E731 - the top-10 never improves
+    summary = make_run(*REWARD, "reward.stall_calls=64", extra=[scorer(flat)]).execute()["train"]
+    assert summary["steps"] == 5 and summary["stopped"].startswith("stall: the top-10")
+    few = make_run(*REWARD, "reward.stall_new=1", "reward.stall_steps=4",
+                   "reward.explore='none'", extra=[scorer(repeats)], name="few").execute()["train"]
+    assert few["steps"] == 4 and few["stopped"].startswith("stall: fewer than")
+
+
+def test_a_collapsed_agent_restarts_from_the_prior(make_run):
+    restart = ["reward.explore='restart'", "reward.collapse_steps=3", "reward.save_every=100"]
+    runs = {name: make_run(*REWARD, f"reward.max_steps={steps}", *settings,
+                           extra=[scorer(repeats)], name=name)
+            for name, steps, settings in [("three", 3, restart), ("six", 6, restart),
+                                          ("kept", 3, ["reward.explore='none'"])]}
+    summaries = {name: run.execute()["train"] for name, run in runs.items()}
+    assert [summaries[n]["restarts"] for n in runs] == [1, 2, 0]
+    assert summaries["six"]["stopped"] == "step cap: reward.max_steps = 6"
+    # each run ends on a restart (after step 3, after step 6): both agents are the prior
+    # again, while the one that did not restart has moved away from it
+    weights = {name: load_file(list_checkpoints(run.dir / "checkpoints")[-1] / "model.safetensors")
+               for name, run in runs.items()}
+    for key in weights["three"]:
+        torch.testing.assert_close(weights["six"][key], weights["three"][key])
+    assert any(not torch.equal(weights["kept"][k], v) for k, v in weights["three"].items())
+
+
+def test_a_collapsed_agent_samples_hotter_until_temperature_max(make_run):
+    run = make_run(*REWARD, "reward.max_steps=6", "reward.explore='temperature'",
+                   "reward.collapse_steps=2", "reward.temperature_max=1.5",
+                   extra=[scorer(repeats)])
+    run.execute()
+    used = [r["temperature"] for r in read_metrics(run.dir) if r["split"] == "reward"]
+    assert used == pytest.approx([1.0, 1.0, 1.25, 1.5, 1.5, 1.5])
+
+
+def test_a_budget_lifts_the_default_step_cap_and_a_stage_needs_a_stopping_rule():
+    from tlgen.config import RewardConfig
+
+    assert RewardConfig().max_steps == 300  # no budget: the step cap stays
+    assert RewardConfig(budget=10_000).max_steps is None
+    assert RewardConfig(budget=10_000, max_steps=50).max_steps == 50
+    with pytest.raises(ValueError, match="needs a stopping rule"):
+        RewardConfig(max_steps=None)
