@@ -106,6 +106,38 @@ def unguided(run_dir: Path) -> str | None:
     return "unguided"
 
 
+def stages_grid(run_dir: Path, stages: dict[str, str]) -> Path | None:
+    """content | each stage's output (base, fine-tuned guided, fine-tuned without guidance,
+    the run's Magenta stage) at each strength, from the saved samples and their scores, in
+    ``<run>/figures/style_transfer_stages.png``: what the weights do alone beside the rest."""
+    import matplotlib.pyplot as plt
+
+    from tlgen.plugins.art.report import strength_grid
+
+    folders = {stage: run_dir / "samples" / stage for stage in (*stages.values(), "magenta")}
+    scored, contents, bases = {}, {}, {}
+    for stage, folder in folders.items():
+        if not (folder / "scores.csv").is_file():
+            continue
+        rows = read_scores(folder / "scores.csv")
+        scored[stage] = [(Image.open(folder / r["file"]).convert("RGB"), r) for r in rows
+                         if r["kind"] == "stylised"]
+        for r in rows:
+            if r["kind"] == "content":
+                contents[r["content"]] = Image.open(folder / r["file"]).convert("RGB")
+                for key in ("style_dist", "judge"):
+                    if r[key] is not None:
+                        bases.setdefault(key, {})[r["content"]] = r[key]
+    fig = strength_grid(scored, contents, bases)
+    if fig is None:
+        return None
+    out = run_dir / "figures" / "style_transfer_stages.png"
+    out.parent.mkdir(exist_ok=True)
+    fig.savefig(out, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
 def free_samples(run_dir: Path, held_out: dict[str, list[float]]) -> None:
     """The free samples' mean distances, base and fine-tuned, against the range of the style
     images' own leave-one-out distances (the issue's bar: within that range)."""
@@ -263,6 +295,8 @@ def main() -> None:
             print(f"Magenta grid: {args.grid}")
     if args.run is not None:
         print(f"figure: {args.run / 'figures' / 'style_transfer.png'}")
+    if not args.baseline_only:
+        print(f"figure with every stage: {stages_grid(args.run, stages)}")
     headline(rows, magenta_rows)
 
 
