@@ -5,9 +5,9 @@ shipped default: a small pixel-space DDPM and eight Van Gogh paintings; or any S
 Diffusion pipeline, with LoRA on its attention), then re-renders content photos by
 SDEdit at several strengths. A pixel UNet's fine-tuning loss also carries a style transfer
 term (loss.StyleTransferLoss: the Gram style loss of its clean-image predictions from
-noised photos), so that the tuned weights restyle a photo without sampling-time guidance. Metrics: a Gram-matrix style distance to the paintings, an
-independent judge (distance in Magenta's style embedding) and content SSIM, before vs after
-fine-tuning.
+noised photos), so that the tuned weights restyle a photo without sampling-time guidance.
+Metrics: a Gram-matrix style distance to the paintings, an independent judge (distance in
+Magenta's style embedding) and content SSIM, before vs after fine-tuning.
 
 Nothing heavy is imported here: torch and diffusers load inside the hooks.
 """
