@@ -15,7 +15,8 @@ from tlgen import Run
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--style", default="vangogh", help="folder of paintings (or vangogh)")
+    parser.add_argument("--style", default="vangogh",
+                        help="folder of paintings, or a built-in set: vangogh, ukiyoe")
     parser.add_argument("--content", default="skimage", help="folder of photos (or skimage)")
     parser.add_argument("--strengths", default="[0.3, 0.5, 0.7]", help="SDEdit strengths")
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps")

@@ -23,13 +23,22 @@ class ArtData(DataSection):
     """Style images to fine-tune on, content images to stylise, and the crops."""
 
     style: str = Field("vangogh", description="folder or file of images, or a built-in set: "
-                       "vangogh, photos")
+                       "vangogh, ukiyoe (Hokusai and Hiroshige prints), photos")
     content: str = Field("skimage", description="folder or file of images, or built-in: skimage")
     crop: int = Field(64, ge=8, description="training crop size in pixels")
     zoom: tuple[float, float] = Field((1.5, 4.0), description="before cropping, an image's "
                                       "short side is resized to crop x a random zoom in this range")
     crops_per_image: int = Field(64, ge=1, description="random crops per image and epoch")
     validation_images: int = Field(1, ge=0, description="style images held out for validation loss")
+    style_loss: float = Field(1.0, ge=0, description="pixel pipelines: weight of the style "
+                              "transfer term of the fine-tuning loss (the Gram style loss of "
+                              "the model's clean-image predictions from noised photos, as "
+                              "sample.style_guidance measures it); 0: plain denoising only")
+    content_loss: float = Field(1.0, ge=0, description="weight, inside the style term, of "
+                                "keeping the photo's VGG16 relu2_2 activations")
+    photos: str = Field("photos", description="folder or file of images, or a built-in set, "
+                        "that the style term stylises while training (keep the content "
+                        "images out of it to measure on unseen photos)")
     caption: str = Field("a painting in sks style", description="text condition (text-to-image "
                          "pipelines); 'sks' is the style token")
 

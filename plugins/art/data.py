@@ -35,7 +35,13 @@ SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 # Paintings shipped in data/: the Van Gogh style set, a ninth Van Gogh held out of it, and
 # other painters' paintings (the last two measure the metrics, see data/*/PROVENANCE.md).
 SHIPPED = ("vangogh", "vangogh_heldout", "paintings")
-BUILTIN = (*SHIPPED, "photos", "skimage")
+# A second style: the nine Japanese woodblock prints among the paintings (Hokusai x7,
+# Hiroshige x2). All nine are in the shipped backbone's painterly pretraining set (its
+# model card), so unlike Van Gogh this style is not new to the backbone.
+UKIYOE = ("EjiriSuruga", "GreatWave", "HiroshigeHorsePrawns", "HiroshigeInokashiraSnow",
+          "HokusaiBridge", "HokusaiOiranKamuro", "HokusaiPoppies", "HokusaiWomanHoldingFan",
+          "KazusaSeaRoute")
+BUILTIN = (*SHIPPED, "ukiyoe", "photos", "skimage")
 # The smallest short side of an image worth using: a smaller style image carries no texture
 # (a 1x1 one is a flat colour), a smaller content image no structure to keep.
 MIN_SIDE = 32
@@ -52,6 +58,8 @@ def builtin(name: str) -> list[Path] | None:
     """The files of a built-in set (see ``BUILTIN``), or None for another name."""
     if name in SHIPPED:
         return sorted((Path(__file__).parent / "data" / name).glob("*.webp"))
+    if name == "ukiyoe":
+        return [Path(__file__).parent / "data" / "paintings" / f"{stem}.webp" for stem in UKIYOE]
     if name == "skimage":
         return [_package_dir("skimage") / "data" / f for f in SKIMAGE_CONTENT]
     if name == "photos":
@@ -208,14 +216,38 @@ class RandomCrops(torch.utils.data.Dataset):
         return to_tensor(patch)
 
 
+class WithPhotos(torch.utils.data.Dataset):
+    """The style crops, each paired with a photo crop (item i with photo crop i modulo
+    their number) for the style transfer term of the loss (loss.StyleTransferLoss)."""
+
+    def __init__(self, style: RandomCrops, photos: RandomCrops) -> None:
+        self.style = style
+        self.photos = photos
+
+    def set_epoch(self, epoch: int) -> None:
+        self.style.set_epoch(epoch)
+        self.photos.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.style)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.style[index], self.photos[index % len(self.photos)]
+
+
 class Collate:
-    """Stacks crops into ``pixel_values``; adds the caption's ``input_ids`` when there is one."""
+    """Stacks crops into ``pixel_values`` (and paired photo crops into ``photo_values``);
+    adds the caption's ``input_ids`` when there is one."""
 
     def __init__(self, input_ids: torch.Tensor | None = None) -> None:
         self.input_ids = input_ids
 
-    def __call__(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        batch = {"pixel_values": torch.stack(items)}
+    def __call__(self, items: list) -> dict[str, torch.Tensor]:
+        if isinstance(items[0], tuple):
+            batch = {"pixel_values": torch.stack([i[0] for i in items]),
+                     "photo_values": torch.stack([i[1] for i in items])}
+        else:
+            batch = {"pixel_values": torch.stack(items)}
         if self.input_ids is not None:
             batch["input_ids"] = self.input_ids.expand(len(items), -1).clone()
         return batch

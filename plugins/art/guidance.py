@@ -41,18 +41,27 @@ class StyleGuide:
                                 .to(device)) for img in style_images]
         self.target = [torch.stack(level).mean(0)[0] for level in zip(*grams)]
 
-    def grams(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """(B, C, C) Gram matrices of a [-1, 1] batch: its pixels, then each VGG layer."""
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The levels a [-1, 1] batch is compared at: its pixels (reduced by ``downscale``),
+        then each VGG layer."""
         if self.downscale > 1:
             x = F.interpolate(x, scale_factor=1 / self.downscale, mode="bilinear",
                               antialias=True)
-        return [gram(f) for f in (x, *self.vgg(x))]
+        return [x, *self.vgg(x)]
+
+    def grams(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, C) Gram matrices of a [-1, 1] batch: its pixels, then each VGG layer."""
+        return [gram(f) for f in self.features(x)]
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """Per image of a [-1, 1] batch: the mean over levels of ||G - G_style||^2 /
         ||G_style||^2 (relative, so that no level dominates by its scale)."""
+        return self.gram_loss([gram(f) for f in self.features(x)])
+
+    def gram_loss(self, grams: list[torch.Tensor]) -> torch.Tensor:
+        """``loss`` from a batch's Gram matrices (one per level)."""
         levels = [(g - t).pow(2).sum((1, 2)) / t.pow(2).sum()
-                  for g, t in zip(self.grams(x), self.target)]
+                  for g, t in zip(grams, self.target)]
         return torch.stack(levels).mean(0)
 
     def step(self, x0: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,11 @@
 A diffusion UNet pretrained on generic images is fine-tuned on a few paintings (the
 shipped default: a small pixel-space DDPM and eight Van Gogh paintings; or any Stable
 Diffusion pipeline, with LoRA on its attention), then re-renders content photos by
-SDEdit at several strengths. Metrics: a Gram-matrix style distance to the paintings, an
-independent judge (distance in Magenta's style embedding) and content SSIM, before vs after
-fine-tuning.
+SDEdit at several strengths. A pixel UNet's fine-tuning loss also carries a style transfer
+term (loss.StyleTransferLoss: the Gram style loss of its clean-image predictions from
+noised photos), so that the tuned weights restyle a photo without sampling-time guidance.
+Metrics: a Gram-matrix style distance to the paintings, an independent judge (distance in
+Magenta's style embedding) and content SSIM, before vs after fine-tuning.
 
 Nothing heavy is imported here: torch and diffusers load inside the hooks.
 """
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from tlgen.run import Run
     from tlgen.types import Backbone, DataSplits, LayerMap, StageResult
 
+    from .data import RandomCrops, WithPhotos
+
 
 @hookimpl
 def config_schema() -> dict[str, type]:
@@ -34,8 +38,8 @@ def config_schema() -> dict[str, type]:
 @hookimpl
 def default_train_config() -> dict[str, Any]:
     return {
-        "train": {"max_steps": 300, "batch_size": 16, "lr": 2e-4, "warmup_steps": 20,
-                  "eval_every": 100, "eval_batches": 2, "save_every": 100, "log_every": 10},
+        "train": {"max_steps": 150, "batch_size": 16, "lr": 2e-4, "warmup_steps": 20,
+                  "eval_every": 50, "eval_batches": 2, "save_every": 50, "log_every": 10},
         "freeze": {"strategy": "freeze-first:3"},  # the shipped UNet's down path
     }
 
@@ -75,8 +79,11 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
             f"from {cfg.data.style}; {cfg.data.crop}px crops")
     contents = data.content_images(cfg.data, cfg.sample, size_multiple(backbone))
     crops = cfg.data.crop, cfg.data.zoom, cfg.data.crops_per_image
+    training = data.RandomCrops(train, *crops, seed=cfg.seed)
+    if backbone.extras["kind"] == "pixel" and cfg.data.style_loss:
+        training = _with_style_loss(run, backbone, pictures, training)
     return DataSplits(
-        train=data.RandomCrops(train, *crops, seed=cfg.seed),
+        train=training,
         validation=data.RandomCrops(validation, *crops, seed=cfg.seed + 1) if validation
         else None,
         collate_fn=data.Collate(data.caption_ids(backbone.tokenizer, cfg.data.caption)),
@@ -85,6 +92,28 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
         extras={"style_images": pictures, "content_images": contents,
                 "scorer": Scorer(pictures, contents, cfg.sample.content_size)},
     )
+
+
+def _with_style_loss(run: Run, backbone: Backbone, pictures: list,
+                     crops: RandomCrops) -> WithPhotos:
+    """The style crops paired with crops of ``data.photos`` at the scale content images are
+    stylised at, and the style transfer term in ``backbone.extras["style_loss"]``."""
+    from . import data
+    from .guidance import StyleGuide
+    from .loss import StyleTransferLoss
+
+    cfg = run.config
+    photos = [img for _, img in data.load(cfg.data.photos, "data.photos", data.MIN_SIDE)]
+    scale = cfg.sample.content_size / cfg.data.crop  # the content images' zoom
+    per_image = -(-len(crops) // len(photos))
+    photo_crops = data.RandomCrops(photos, cfg.data.crop, (0.75 * scale, 1.5 * scale),
+                                   per_image, seed=cfg.seed + 2)
+    guide = StyleGuide(pictures, cfg.sample.content_size, 0.0, run.device)
+    backbone.extras["style_loss"] = StyleTransferLoss(
+        guide, cfg.data.style_loss, cfg.data.content_loss, max(cfg.sample.strengths))
+    run.log(f"style transfer term: weight {cfg.data.style_loss:g} on {len(photos)} photos "
+            f"({cfg.data.photos}), timesteps below strength {max(cfg.sample.strengths):g}")
+    return data.WithPhotos(crops, photo_crops)
 
 
 @hookimpl

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from tlgen.run import Run
 
-LABELS = {"before": "base", "after": "fine-tuned", "magenta": "Magenta"}
+LABELS = {"before": "base", "after": "fine-tuned", "unguided": "tuned, no guid.",
+          "magenta": "Magenta"}
 # what a column's strength is: SDEdit's noise level, or the Magenta baseline's style blend
 PARAMETER = {"magenta": "blend"}
 

@@ -55,8 +55,15 @@ def test_empty_or_missing_folders_are_clear_errors(tmp_path):
 
 def test_builtin_sets_are_there_offline():
     assert [len(data.builtin(name)) for name in data.SHIPPED] == [8, 1, 20]
-    for name in ("skimage", "photos"):
+    for name in ("skimage", "photos", "ukiyoe"):
         assert all(p.is_file() for p in data.builtin(name))
+
+
+def test_the_ukiyoe_set_is_the_hokusai_and_hiroshige_prints_of_the_paintings():
+    provenance = (data.builtin("paintings")[0].parent / "PROVENANCE.md").read_text("utf-8")
+    prints = {row.split("|")[1].strip() for row in provenance.splitlines()
+              if "Hokusai (1849)" in row or "Hiroshige (1858)" in row}
+    assert {p.name for p in data.builtin("ukiyoe")} == prints and len(prints) == 9
 
 
 @pytest.mark.parametrize("name", data.SHIPPED)

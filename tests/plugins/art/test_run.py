@@ -83,6 +83,7 @@ def test_a_new_pixel_model_trains_from_scratch(make_run):
     ("backbone.path='{tmp}'", "the folder has no model_index.json"),
     ("backbone.path='{tmp}/missing/model'", "no such folder"),
     ("data.style='{tmp}'", "data.style.*has no images"),
+    ("data.photos='{tmp}'", "data.photos.*has no images"),
 ])
 def test_bad_input_is_one_clear_error(make_run, pixel_dir, tmp_path, override, message):
     empty = tmp_path / "empty"
@@ -113,8 +114,13 @@ def test_style_images_smaller_than_the_crop_are_upscaled_with_a_warning(make_run
     pixels = np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8)
     Image.fromarray(pixels).save(style / "small.png")
     run = make_run(f"backbone.path='{pixel_dir}'", f"data.style='{style}'", "data.crop=64")
-    data = run.call("prepare_data", backbone=run.load_backbone())
-    assert data.train[0].shape == (3, 64, 64)
+    backbone = run.load_backbone()
+    data = run.call("prepare_data", backbone=backbone)
+    crop, photo = data.train[0]  # a style crop and a photo crop for the style transfer term
+    assert crop.shape == photo.shape == (3, 64, 64)
+    batch = data.collate_fn([data.train[0], data.train[1]])
+    assert batch["pixel_values"].shape == batch["photo_values"].shape == (2, 3, 64, 64)
+    assert "style_loss" in backbone.extras
     assert (f"warning: style image {style / 'small.png'} is 48x40 px, smaller than the 64 px "
             "crop: it is upscaled") in capsys.readouterr().out
 
