@@ -135,7 +135,9 @@ def test_two_workers_share_one_journal_without_duplicates(tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_then_resume_finishes_exactly_n_and_reruns_the_killed_params(tmp_path):
-    config = write(tmp_path, SWEEP.replace("max_steps = 8", "max_steps = 40"))
+    # long enough, and unpruned, that trial 1 is still running at a poll on an idle machine
+    config = write(tmp_path, _fixed('pruner = "none"').replace("max_steps = 8",
+                                                                 "max_steps = 1500"))
     folder = tmp_path / "sw"
     cmd = [str(Path(sys.executable).parent / "tlgen"), "sweep", "-c", str(config),
            "-o", str(folder), "--device", "cpu"]
