@@ -70,7 +70,8 @@ def _plots(spec: SweepSpec, study, folder: Path) -> list[dict]:
             except (ValueError, RuntimeError, ZeroDivisionError):
                 continue  # e.g. importances need two trials with different values
         figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
-        figure.set_size_inches(max(6.0, figure.get_figwidth()), 4.0)
+        wide = 1.8 * (len(spec.space) + 1) if stem == "parallel" else 0.0  # one axis a key
+        figure.set_size_inches(max(6.0, wide, figure.get_figwidth()), 4.0)
         figure.tight_layout()
         path = folder / "plots" / f"{stem}.png"
         path.parent.mkdir(exist_ok=True)
