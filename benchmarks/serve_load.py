@@ -1,6 +1,6 @@
 """Throughput and latency of `tlgen serve` under load vs offline sampling, side by side.
 
-    python benchmarks/serve_load.py RUN [--clients 8] [--n 16] [--requests 8] [--threads 1]
+    python benchmarks/serve_load.py RUN [--clients 8] [--n 16] [--requests 32] [--threads 1]
                                         [--overlap-scoring] [--draw-ahead N] [--soak SECONDS]
 
 RUN is a fine-tuned molecules run (`tlgen run --plugin molecules --set train.threads=1`).
@@ -16,7 +16,9 @@ In order, one thing at a time on the machine:
    requests served from a stock the sampler keeps drawing in calls of N);
    ``--clients`` closed-loop clients (threads, httpx) each send ``--requests`` unseeded
    ``POST /v1/generate {"n": N}``: SMILES/s, its ratio to offline, p50 / p99 latency;
-3. the same at half the clients (p50 / p99);
+3. half the load, two ways: half the clients, closed-loop (they still ask as fast as they
+   are answered, so the sampler stays saturated), and half the full-load request rate
+   (the same clients paced as locust's ``constant_throughput`` paces users) (p50 / p99);
 4. with ``--soak S``: full load for S seconds, errors counted and the server's RSS (with its
    scoring process's: shared pages count twice) read every 5 s (first, last, max).
 
@@ -85,15 +87,20 @@ def start_server(run_dir: str, threads: int, log_dir: str,
 
 
 def load(url: str, clients: int, n: int, requests: int | None = None,
-         seconds: float | None = None) -> dict:
-    """Closed-loop clients: each sends its next request when the last is answered."""
-    def client(_) -> tuple[list[float], int, int]:
+         seconds: float | None = None, every: float = 0.0) -> dict:
+    """Closed-loop clients: each sends its next request when the last is answered, or with
+    ``every``, ``every`` seconds after its last one started if that is later (locust's
+    ``constant_throughput``: a client offers at most 1 / ``every`` requests per second)."""
+    def client(index: int) -> tuple[list[float], int, int]:
         latencies, items, errors = [], 0, 0
         stop = time.monotonic() + seconds if seconds else None
+        time.sleep(every * index / clients)  # paced clients start spread over one period
         with httpx.Client(base_url=url, timeout=120) as http:
             for i in range(requests or 10**9):
                 if stop and time.monotonic() > stop:
                     break
+                if latencies and every:
+                    time.sleep(max(0.0, start + every - time.perf_counter()))
                 start = time.perf_counter()
                 answer = http.post("/v1/generate", json={"n": n})
                 latencies.append(time.perf_counter() - start)
@@ -127,7 +134,8 @@ def server_figures(url: str) -> dict[str, float]:
         ("drawn", "tlgen_sample_batch_items_sum"), ("stock", "tlgen_drawn_ahead_items"))}
 
 
-def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int) -> dict:
+def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int,
+             every: float = 0.0) -> dict:
     """``load`` with the server's figures around it. Drawn-ahead artefacts are counted where
     they were drawn: the stock is let fill up first (the server stops drawing there), what it
     held at the start is taken off the served rate and what it holds at the end added."""
@@ -135,7 +143,7 @@ def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int
     while ahead and server_figures(url)["stock"] < ahead and time.monotonic() < deadline:
         time.sleep(0.2)
     before, cpu = server_figures(url), cpu_seconds(pid)
-    result = load(url, clients, n, requests=requests)
+    result = load(url, clients, n, requests=requests, every=every)
     after, cpu = server_figures(url), cpu_split(cpu, cpu_seconds(pid))
     result["cpu"] = [c / max(after["drawn"] - before["drawn"], 1) for c in cpu]
     result["on_core"] = cpu[0] / result["wall"]
@@ -188,7 +196,7 @@ def main() -> None:
     parser.add_argument("run")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--n", type=int, default=16, help="SMILES per request")
-    parser.add_argument("--requests", type=int, default=8, help="requests per client")
+    parser.add_argument("--requests", type=int, default=32, help="requests per client")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="offline timings, best kept")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of full load")
@@ -211,10 +219,10 @@ def main() -> None:
     rate, scored, cpu_sample, cpu_score = offline(engine, total, args.repeats)
     print(f"offline sample hook:                 {rate:8.1f} SMILES/s "
           f"(with item_metrics: {scored:.1f} SMILES/s), the run's sample.batch_size")
-    merged = args.clients * args.n
+    merged = args.draw_ahead or args.clients * args.n
     small = offline(engine, total, args.repeats, merged, seed=100)[0]
-    print(f"offline in calls of {merged} (the most {args.clients} clients can merge): "
-          f"{small:8.1f} SMILES/s")
+    print(f"offline in calls of {merged} (" + ("the server's draw-ahead calls" if args.draw_ahead
+          else f"the most {args.clients} clients can merge") + f"): {small:8.1f} SMILES/s")
     extra = (("--overlap-scoring",) if args.overlap_scoring else ()) + (
         ("--max-wait-ms", str(args.max_wait_ms)) if args.max_wait_ms is not None else ()) + (
         "--draw-ahead", str(args.draw_ahead))
@@ -241,11 +249,17 @@ def main() -> None:
               f"sampler thread {sampler:.2f} ms ({sampler / 1000 / cpu_sample:.2f} x offline), "
               f"rest of the server process {rest:.2f} ms, scoring process {scorer:.2f} ms; the "
               f"sampler thread was on a core {full['on_core']:.0%} of the wall time")
-        half = measured(url, max(1, args.clients // 2), args.n, args.requests, args.draw_ahead,
-                        proc.pid)
-        print(f"served, {max(1, args.clients // 2)} clients (half load):  "
-              f"{half['rate']:8.1f} SMILES/s; p50 {half['p50']:.3f} s, p99 {half['p99']:.3f} s, "
-              f"{half['errors']} errors")
+        fewer = max(1, args.clients // 2)
+        half = measured(url, fewer, args.n, args.requests, args.draw_ahead, proc.pid)
+        print(f"served, {fewer} closed-loop clients:      {half['rate']:8.1f} SMILES/s; p50 "
+              f"{half['p50']:.3f} s, p99 {half['p99']:.3f} s, {half['errors']} errors (still "
+              f"all the sampler can do: busy {half['busy']:.0%})")
+        every = fewer * args.n / (full["rate"] / 2)
+        paced = measured(url, fewer, args.n, args.requests, args.draw_ahead, proc.pid, every)
+        print(f"served, half the full-load rate ({fewer} clients, one request each every "
+              f"{every:.2f} s): {paced['rate']:8.1f} SMILES/s; p50 {paced['p50']:.3f} s, p99 "
+              f"{paced['p99']:.3f} s, {paced['errors']} errors; sampler busy "
+              f"{paced['busy']:.0%}")
         if args.soak:
             rss, errors, requests, end = [rss_mb(proc.pid)], 0, 0, time.monotonic() + args.soak
             while time.monotonic() < end:

@@ -26,6 +26,8 @@ from pydantic import BaseModel
 
 from .engine import Engine, RequestError
 
+STOCK_PART = 32  # artefacts of a draw-ahead call scored and stocked at a time
+
 
 @dataclass
 class Job:
@@ -246,8 +248,18 @@ class MicroBatcher:
             await task
 
     async def _stock_up(self, config: BaseModel, samples: list, size: int) -> None:
+        """Score a draw-ahead call ``STOCK_PART`` artefacts at a time, each part stocked and
+        handed out once scored: a request that found the stock empty waits for the call to
+        be drawn and its first part scored, not for the whole call to be scored."""
+        left = size
         try:
-            rows = await self._rows(config, samples)
+            for start in range(0, len(samples), STOCK_PART):
+                part = samples[start:start + STOCK_PART]
+                rows = await self._rows(config, part)
+                left -= len(part)
+                self.coming -= len(part)
+                self.stock.extend(zip(part, rows))
+                self._hand_out()
         except Exception as exc:  # the stocked requests waiting for it get its error
             self._failed = True
             for job in [job for job in self.queue if self._stocked(job)]:
@@ -256,11 +268,9 @@ class MicroBatcher:
                     job.future.set_exception(exc)
             return
         finally:
-            self.coming -= size
+            self.coming -= left
             self._wake.set()
         self._failed = False
-        self.stock.extend(zip(samples, rows))
-        self._hand_out()
 
     async def _draw(self, jobs: list[Job]) -> None:
         seed = jobs[0].seed if jobs[0].seed is not None else secrets.randbits(31)

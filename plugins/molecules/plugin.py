@@ -149,7 +149,8 @@ def sample(run, backbone, n, stage):
     smiles = sampling.generate(
         backbone.model, backbone.tokenizer, n, batch_size=cfg.batch_size,
         temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-        max_tokens=cfg.max_tokens, unique=cfg.unique, seed=cfg.seed, bf16=cfg.bf16)
+        max_tokens=cfg.max_tokens, unique=cfg.unique, seed=cfg.seed, bf16=cfg.bf16,
+        pool=kv_pool(backbone))
     if run.writes_samples:
         (run.samples_dir(stage) / "samples.smi").write_text("".join(s + "\n" for s in smiles))
     return smiles
@@ -163,7 +164,18 @@ def sample_ids(run, backbone, model, n, temperature, max_tokens):
 
     cfg = run.config.sample
     return draw_ids(model, backbone.tokenizer, n, temperature=temperature,
-                    max_tokens=max_tokens, batch_size=cfg.batch_size, bf16=cfg.bf16)
+                    max_tokens=max_tokens, batch_size=cfg.batch_size, bf16=cfg.bf16,
+                    pool=kv_pool(backbone))
+
+
+def kv_pool(backbone):
+    """The sampler's cache buffers, kept with the backbone from one call to the next (a
+    server's calls of a few hundred SMILES, the reward stage's per-step draws): fresh
+    memory is paid for once per process, not per call. Calls come from one thread at a
+    time (the trainer's, or the server's sampling thread)."""
+    from .sampling import KVPool
+
+    return backbone.extras.setdefault("kv_pool", KVPool())
 
 
 @hookimpl

@@ -247,10 +247,12 @@ def _autocast(device: torch.device, bf16: bool | None):
 
 
 def draw_ids(model, tokenizer, n: int, temperature: float = 1.0, max_tokens: int | None = None,
-             batch_size: int = 500, bf16: bool | None = None) -> list[list[int]]:
+             batch_size: int = 500, bf16: bool | None = None,
+             pool: KVPool | None = None) -> list[list[int]]:
     """``n`` token-id rows, each from BOS up to and including EOS (or the length cap), drawn
     with torch's global RNG (which the reward stage's checkpoints keep): the ``sample_ids``
-    hook, so the reward stage draws with this sampler too. ``model`` may be wrapped (DDP)."""
+    hook, so the reward stage draws with this sampler too. ``model`` may be wrapped (DDP);
+    ``pool``: the cache buffers, kept across calls by the caller (a fresh one otherwise)."""
     model = getattr(model, "module", model)
     was_training = model.training
     model.eval()
@@ -259,7 +261,7 @@ def draw_ids(model, tokenizer, n: int, temperature: float = 1.0, max_tokens: int
     warpers = _warpers(temperature, 0, 1.0)
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     rows: list[list[int]] = []
-    pool = KVPool()
+    pool = pool or KVPool()
     with _autocast(device, bf16), decoding_attention(model, device):
         for start in range(0, n, batch_size):
             ids = sample_ids(model, bos, eos, pad, min(batch_size, n - start), length, warpers,
@@ -273,9 +275,12 @@ def draw_ids(model, tokenizer, n: int, temperature: float = 1.0, max_tokens: int
 def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, max_tokens: int | None = None,
              unique: bool = False, seed: int = 0, bf16: bool | None = None,
-             max_rounds: int = 20) -> list[str]:
+             max_rounds: int = 20, pool: KVPool | None = None) -> list[str]:
     """``n`` SMILES strings (``unique``: ``n`` distinct ones, as far as ``max_rounds`` x n draws
-    allow); ``bf16`` autocast, by default where the hardware is fast at it."""
+    allow); ``bf16`` autocast, by default where the hardware is fast at it. ``pool``: the
+    cache buffers, kept across calls by the caller (a fresh one otherwise: for calls of 256,
+    one kept pool draws 304-325 SMILES/s against 262-275 with a fresh one per call, shipped
+    prior, one thread, bf16)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -285,7 +290,7 @@ def generate(model, tokenizer, n: int, batch_size: int = 500, temperature: float
     out: list[str] = []
     seen: set[str] = set()
     budget = max_rounds * n
-    pool = KVPool()
+    pool = pool or KVPool()
     while len(out) < n and budget > 0:
         size = min(batch_size, budget) if unique else min(batch_size, n - len(out))
         budget -= size

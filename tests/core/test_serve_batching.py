@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -96,6 +97,30 @@ def test_unseeded_requests_take_artefacts_drawn_ahead(engine, tmp_path):
         assert drawn == 32 + stock
     served = (tmp_path / "served.jsonl").read_text().splitlines()
     assert len(served) == 4 + 3 + 2 + 32
+
+
+def test_a_draw_ahead_call_is_stocked_part_by_part_as_it_is_scored(engine, tmp_path,
+                                                                   monkeypatch):
+    from tlgen import batcher
+    from tlgen.serve import ServeSettings, create_app
+
+    stocked = []
+
+    class Recording(deque):
+        def extend(self, rows):
+            rows = list(rows)
+            stocked.append(len(rows))
+            super().extend(rows)
+
+    monkeypatch.setattr(batcher, "deque", Recording)
+    size = 2 * batcher.STOCK_PART + 5
+    app = create_app(engine, ServeSettings(max_n=16, draw_ahead=size, log_dir=str(tmp_path)))
+    with LiveServer(app) as live:
+        found = settle(app, live.url, size)
+    assert found["tlgen_sample_batch_items_count"] == 1  # one call, three parts
+    assert found["tlgen_item_metrics_seconds_count"] == 3
+    assert stocked == [batcher.STOCK_PART, batcher.STOCK_PART, 5]
+    assert len(app.state.batcher.stock) == size
 
 
 def test_a_failing_draw_ahead_answers_the_waiting_request_and_stops(engine, tmp_path):

@@ -92,3 +92,19 @@ def test_the_reward_stage_draws_through_the_plugins_sampler(tiny_prior, tmp_path
     assert draws[0] == draws[1] == sampling.draw_ids(backbone.model, backbone.tokenizer, 5,
                                                      max_tokens=20, bf16=False)
     assert len(draws[0]) == 5 and all(len(row) <= 20 for row in draws[0])
+
+
+def test_the_plugin_keeps_one_pool_with_the_backbone_across_calls(tiny_prior):
+    from tlgen.plugins.molecules import plugin
+    from tlgen.types import Backbone
+
+    model, tokenizer = backbone.load_pretrained(tiny_prior)
+    held = Backbone(model, tokenizer)
+    pool = plugin.kv_pool(held)
+    assert plugin.kv_pool(held) is pool
+    first = sampling.generate(model, tokenizer, 8, batch_size=8, max_tokens=24, seed=1, pool=pool)
+    buffers = {key: buffer.data_ptr() for key, buffer in pool.buffers.items()}
+    again = sampling.generate(model, tokenizer, 8, batch_size=8, max_tokens=24, seed=1, pool=pool)
+    assert again == first == sampling.generate(model, tokenizer, 8, batch_size=8, max_tokens=24,
+                                               seed=1)  # a kept pool changes no draw
+    assert {key: buffer.data_ptr() for key, buffer in pool.buffers.items()} == buffers
