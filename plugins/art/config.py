@@ -36,6 +36,16 @@ class ArtData(DataSection):
                               "sample.style_guidance measures it); 0: plain denoising only")
     content_loss: float = Field(1.0, ge=0, description="weight, inside the style term, of "
                                 "keeping the photo's VGG16 relu2_2 activations")
+    distil: float = Field(0.0, ge=0, description="pixel pipelines: weight of the guidance "
+                          "distillation term: the mean squared error between the model's "
+                          "clean-image prediction from a noised photo and what the backbone, "
+                          "style-guided, makes of that photo by SDEdit (made once, before "
+                          "training); 0: off")
+    distil_strength: float = Field(0.3, gt=0, le=1, description="the SDEdit strength of the "
+                                   "guided images the distillation term learns")
+    distil_guidance: float = Field(0.02, gt=0, description="the style guidance scale of the "
+                                   "guided images the distillation term learns")
+    distil_seeds: int = Field(2, ge=1, description="guided images made per photo (noise seeds)")
     photos: str = Field("photos", description="folder or file of images, or a built-in set, "
                         "that the style term stylises while training (keep the content "
                         "images out of it to measure on unseen photos)")

@@ -216,11 +216,56 @@ class RandomCrops(torch.utils.data.Dataset):
         return to_tensor(patch)
 
 
+class GuidedPairs(torch.utils.data.Dataset):
+    """Aligned random crops (one window, one flip for both) of photos and of the guided
+    images the backbone made from them, ``per_pair`` a pair and epoch, for the guidance
+    distillation term (loss.StyleTransferLoss). The pairs are made by ``make`` when first
+    needed (the first ``set_epoch`` or item), so a run that does not train (sampling,
+    serving, export) never pays for them; ``make`` works on its own copy of the weights,
+    so they are the backbone's whenever they are made. Crops are seeded like
+    ``RandomCrops``'s: the same in a resumed run."""
+
+    def __init__(self, make: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]],
+                 pairs: int, crop: int, per_pair: int, seed: int = 0) -> None:
+        self.make = make
+        self.pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.count = pairs * per_pair
+        self.crop = crop
+        self.seed = seed
+        self.epoch = 0
+
+    def ready(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if self.pairs is None:
+            self.pairs = self.make()
+        return self.pairs
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.ready()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = self.ready()
+        gen = torch.Generator().manual_seed((self.seed * 7919 + self.epoch) * 1_000_003 + index)
+        u = torch.rand(3, generator=gen).tolist()
+        photo, guided = pairs[index % len(pairs)]
+        top = int(u[0] * (photo.shape[1] - self.crop + 1))
+        left = int(u[1] * (photo.shape[2] - self.crop + 1))
+        window = (slice(None), slice(top, top + self.crop), slice(left, left + self.crop))
+        photo, guided = photo[window], guided[window]
+        if u[2] < 0.5:
+            photo, guided = photo.flip(-1), guided.flip(-1)
+        return photo, guided
+
+
 class WithPhotos(torch.utils.data.Dataset):
     """The style crops, each paired with a photo crop (item i with photo crop i modulo
-    their number) for the style transfer term of the loss (loss.StyleTransferLoss)."""
+    their number) for the style transfer term of the loss (loss.StyleTransferLoss); with
+    ``GuidedPairs`` also the guided image's crop."""
 
-    def __init__(self, style: RandomCrops, photos: RandomCrops) -> None:
+    def __init__(self, style: RandomCrops, photos: RandomCrops | GuidedPairs) -> None:
         self.style = style
         self.photos = photos
 
@@ -231,21 +276,24 @@ class WithPhotos(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.style)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.style[index], self.photos[index % len(self.photos)]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        photo = self.photos[index % len(self.photos)]
+        return (self.style[index], *photo) if isinstance(photo, tuple) else (self.style[index],
+                                                                             photo)
 
 
 class Collate:
-    """Stacks crops into ``pixel_values`` (and paired photo crops into ``photo_values``);
-    adds the caption's ``input_ids`` when there is one."""
+    """Stacks crops into ``pixel_values`` (and paired photo crops into ``photo_values``,
+    their guided images' into ``guided_values``); adds the caption's ``input_ids`` when
+    there is one."""
 
     def __init__(self, input_ids: torch.Tensor | None = None) -> None:
         self.input_ids = input_ids
 
     def __call__(self, items: list) -> dict[str, torch.Tensor]:
         if isinstance(items[0], tuple):
-            batch = {"pixel_values": torch.stack([i[0] for i in items]),
-                     "photo_values": torch.stack([i[1] for i in items])}
+            keys = ("pixel_values", "photo_values", "guided_values")[: len(items[0])]
+            batch = {key: torch.stack([i[k] for i in items]) for k, key in enumerate(keys)}
         else:
             batch = {"pixel_values": torch.stack(items)}
         if self.input_ids is not None:

@@ -35,17 +35,22 @@ class StyleTransferLoss:
     """The style term: Gram loss of the model's clean-image predictions against the style
     set (``guide``), plus ``content`` x the relative change of their VGG16 relu2_2
     activations against the photo's, from photos noised to timesteps below
-    ``max_strength`` of the schedule (the SDEdit strengths a run samples at)."""
+    ``max_strength`` of the schedule (the SDEdit strengths a run samples at); and, given
+    the guided images made from the photos, ``distil`` x the mean squared error between
+    the predictions and them (guidance distillation: the weights learn to land where the
+    guided sampler lands). Both terms score the same prediction: one UNet pass."""
 
     def __init__(self, guide: StyleGuide, weight: float, content: float,
-                 max_strength: float) -> None:
+                 max_strength: float, distil: float = 0.0) -> None:
         self.guide = guide
         self.weight = weight
         self.content = content
         self.max_strength = max_strength
+        self.distil = distil
 
     def __call__(self, scheduler, model: torch.nn.Module, photos: torch.Tensor,
-                 gen: torch.Generator | None) -> torch.Tensor:
+                 gen: torch.Generator | None, guided: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         device = photos.device
         top = max(1, round(self.max_strength * scheduler.config.num_train_timesteps))
         where = "cpu" if gen else device
@@ -53,15 +58,20 @@ class StyleTransferLoss:
         noise = randn_tensor(photos.shape, generator=gen, device=device, dtype=photos.dtype)
         noisy = scheduler.add_noise(photos, noise, steps)
         x0 = clean_prediction(scheduler, model(noisy, steps).sample.float(), noisy, steps)
+        loss = x0.new_zeros(())
+        if guided is not None and self.distil:
+            loss = loss + self.distil * F.mse_loss(x0, guided.float())
+        if not self.weight:
+            return loss
         self.guide.vgg.to(device)
         found = self.guide.features(x0.clamp(-1, 1))
         style = torch.stack([relative(gram(f), t[None])
                              for f, t in zip(found, self.guide.target)]).mean()
-        if not self.content:
-            return self.weight * style
-        with torch.no_grad():
-            wanted = self.guide.features(photos)[CONTENT_LEVEL]
-        return self.weight * (style + self.content * relative(found[CONTENT_LEVEL], wanted))
+        if self.content:
+            with torch.no_grad():
+                wanted = self.guide.features(photos)[CONTENT_LEVEL]
+            style = style + self.content * relative(found[CONTENT_LEVEL], wanted)
+        return loss + self.weight * style
 
 
 def relative(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -115,5 +125,6 @@ def noise_prediction_loss(backbone: Backbone, model: torch.nn.Module,
     loss = F.mse_loss(prediction.float(), target.float())
     style = backbone.extras.get("style_loss")
     if style is not None and "photo_values" in batch:
-        loss = loss + style(scheduler, model, batch["photo_values"], gen)
+        loss = loss + style(scheduler, model, batch["photo_values"], gen,
+                            batch.get("guided_values"))
     return loss

@@ -80,7 +80,7 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
     contents = data.content_images(cfg.data, cfg.sample, size_multiple(backbone))
     crops = cfg.data.crop, cfg.data.zoom, cfg.data.crops_per_image
     training = data.RandomCrops(train, *crops, seed=cfg.seed)
-    if backbone.extras["kind"] == "pixel" and cfg.data.style_loss:
+    if backbone.extras["kind"] == "pixel" and (cfg.data.style_loss or cfg.data.distil):
         training = _with_style_loss(run, backbone, pictures, training)
     return DataSplits(
         train=training,
@@ -97,23 +97,70 @@ def prepare_data(run: Run, backbone: Backbone) -> DataSplits:
 def _with_style_loss(run: Run, backbone: Backbone, pictures: list,
                      crops: RandomCrops) -> WithPhotos:
     """The style crops paired with crops of ``data.photos`` at the scale content images are
-    stylised at, and the style transfer term in ``backbone.extras["style_loss"]``."""
+    stylised at (with ``data.distil``, each with the guided image's crop), and the style
+    transfer term in ``backbone.extras["style_loss"]``."""
     from . import data
     from .guidance import StyleGuide
     from .loss import StyleTransferLoss
 
     cfg = run.config
     photos = [img for _, img in data.load(cfg.data.photos, "data.photos", data.MIN_SIDE)]
-    scale = cfg.sample.content_size / cfg.data.crop  # the content images' zoom
     per_image = -(-len(crops) // len(photos))
+    guide = StyleGuide(pictures, cfg.sample.content_size, cfg.data.distil_guidance, run.device)
+    backbone.extras["style_loss"] = StyleTransferLoss(
+        guide, cfg.data.style_loss, cfg.data.content_loss, max(cfg.sample.strengths),
+        cfg.data.distil)
+    run.log(f"style transfer term: weight {cfg.data.style_loss:g}, distillation "
+            f"{cfg.data.distil:g}, on {len(photos)} photos ({cfg.data.photos}), timesteps "
+            f"below strength {max(cfg.sample.strengths):g}")
+    if cfg.data.distil:
+        pairs = data.GuidedPairs(_guided_images(run, backbone, photos, guide),
+                                 len(photos) * cfg.data.distil_seeds, cfg.data.crop,
+                                 -(-per_image // cfg.data.distil_seeds), seed=cfg.seed + 2)
+        return data.WithPhotos(crops, pairs)
+    scale = cfg.sample.content_size / cfg.data.crop  # the content images' zoom
     photo_crops = data.RandomCrops(photos, cfg.data.crop, (0.75 * scale, 1.5 * scale),
                                    per_image, seed=cfg.seed + 2)
-    guide = StyleGuide(pictures, cfg.sample.content_size, 0.0, run.device)
-    backbone.extras["style_loss"] = StyleTransferLoss(
-        guide, cfg.data.style_loss, cfg.data.content_loss, max(cfg.sample.strengths))
-    run.log(f"style transfer term: weight {cfg.data.style_loss:g} on {len(photos)} photos "
-            f"({cfg.data.photos}), timesteps below strength {max(cfg.sample.strengths):g}")
     return data.WithPhotos(crops, photo_crops)
+
+
+def _guided_images(run: Run, backbone: Backbone, photos: list, guide):
+    """What the distillation term learns: each photo at the content images' scale and,
+    ``data.distil_seeds`` times, what the backbone as it is now (a copy: the base weights,
+    before any fine-tuning or resumed checkpoint) makes of it by style-guided SDEdit at
+    ``data.distil_strength``. Returned as a function that makes the pairs when called."""
+    import copy
+    import time
+
+    from tlgen.freeze import base_model
+
+    from .backbone import size_multiple
+    from .data import resize_short_side, to_tensor
+    from .sampling import PixelStylizer
+
+    cfg = run.config
+    unet = copy.deepcopy(base_model(backbone.model)).eval()
+    scheduler = backbone.extras["pipeline"].scheduler.config
+    short = max(cfg.sample.content_size, cfg.data.crop)
+    multiple = size_multiple(backbone)
+
+    def make() -> list:
+        start = time.perf_counter()
+        stylizer = PixelStylizer(unet.to(run.device), scheduler, cfg.sample.steps, run.device,
+                                 guide)
+        pairs = []
+        for i, img in enumerate(photos):
+            photo = resize_short_side(img, short, multiple)
+            for k in range(cfg.data.distil_seeds):
+                guided = stylizer.stylise(photo, cfg.data.distil_strength,
+                                          seed=cfg.seed * 100_003 + i * cfg.data.distil_seeds + k)
+                pairs.append((to_tensor(photo), to_tensor(guided)))
+        run.log(f"distillation: {len(pairs)} guided images of {len(photos)} photos made in "
+                f"{time.perf_counter() - start:.0f} s (strength {cfg.data.distil_strength:g}, "
+                f"guidance {cfg.data.distil_guidance:g})")
+        return pairs
+
+    return make
 
 
 @hookimpl

@@ -91,3 +91,32 @@ def test_images_below_the_minimum_side_are_refused_naming_file_and_size(tmp_path
     (tmp_path / "thin.png").unlink()
     assert [(p.name, img.size) for p, img in data.load(str(tmp_path), "data.style", 32)] == [
         ("big.png", (50, 40))]
+
+
+def test_guided_pairs_are_made_once_when_first_needed_and_cropped_alike():
+    made = []
+
+    def make():
+        made.append(1)
+        photo = torch.linspace(-1, 1, 3 * 20 * 30).reshape(3, 20, 30)
+        return [(photo, 0.5 * photo), (-photo, -0.5 * photo)]
+
+    pairs = data.GuidedPairs(make, pairs=2, crop=8, per_pair=5, seed=3)
+    assert made == [] and len(pairs) == 10  # nothing made until the trainer asks
+    pairs.set_epoch(0)
+    assert made == [1]
+    flips = set()
+    for i in range(len(pairs)):
+        photo, guided = pairs[i]
+        assert photo.shape == guided.shape == (3, 8, 8)
+        assert torch.equal(guided, 0.5 * photo)  # one window and one flip for both
+        flips.add(bool(photo[0, 0, 0] > photo[0, 0, 1]))
+    assert flips == {True, False} and made == [1]
+    again = data.GuidedPairs(make, pairs=2, crop=8, per_pair=5, seed=3)
+    assert torch.equal(again[4][0], pairs[4][0])  # seeded: a resumed run sees the same crops
+    pairs.set_epoch(1)
+    assert not torch.equal(again[4][0], pairs[4][0])
+    style = RandomCrops([Image.new("RGB", (40, 40), "red")], crop=8, zoom=(1.0, 1.0), per_image=4)
+    batch = Collate()([data.WithPhotos(style, pairs)[i] for i in range(3)])
+    assert sorted(batch) == ["guided_values", "photo_values", "pixel_values"]
+    assert batch["guided_values"].shape == (3, 3, 8, 8)

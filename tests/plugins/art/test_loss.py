@@ -81,3 +81,28 @@ def test_the_style_term_adds_to_the_loss_and_training_on_it_moves_predictions_to
         after = term(backbone.extras["noise_scheduler"], unet.eval(), batch["photo_values"],
                      torch.Generator().manual_seed(0))
     assert after < 0.6 * (before - plain)
+
+
+def test_the_distillation_term_moves_predictions_to_the_guided_images_without_vgg():
+    backbone = to_backbone(tiny_pixel_pipeline(), "tiny")
+    gen = torch.Generator().manual_seed(0)
+    photos = torch.rand(4, 3, 16, 16, generator=gen) * 0.4 - 0.2
+    guided = (photos + torch.tensor([0.5, 0.0, -0.5]).view(1, 3, 1, 1)).clamp(-1, 1)
+    guide = StyleGuide([warm_noise()], 16, 0.0, torch.device("cpu"), downscale=1)
+    guide.vgg = None  # the style weight is 0: the term must not need the VGG
+    term = StyleTransferLoss(guide, weight=0.0, content=0.0, max_strength=0.3, distil=1.0)
+    scheduler = backbone.extras["noise_scheduler"]
+    unet = backbone.model
+    fixed = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        assert term(scheduler, unet.eval(), photos, fixed) == 0  # no guided images: no term
+        before = term(scheduler, unet, photos, torch.Generator().manual_seed(0), guided)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=1e-2)
+    for _ in range(40):
+        unet.train()
+        term(scheduler, unet, photos, None, guided).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    with torch.no_grad():
+        after = term(scheduler, unet.eval(), photos, torch.Generator().manual_seed(0), guided)
+    assert after < 0.5 * before  # measured: 0.198 -> 0.076

@@ -113,13 +113,15 @@ def test_style_images_smaller_than_the_crop_are_upscaled_with_a_warning(make_run
     style.mkdir()
     pixels = np.random.default_rng(0).integers(0, 255, (40, 48, 3), np.uint8)
     Image.fromarray(pixels).save(style / "small.png")
-    run = make_run(f"backbone.path='{pixel_dir}'", f"data.style='{style}'", "data.crop=64")
+    run = make_run(f"backbone.path='{pixel_dir}'", f"data.style='{style}'", "data.crop=64",
+                   "data.distil=1")
     backbone = run.load_backbone()
     data = run.call("prepare_data", backbone=backbone)
-    crop, photo = data.train[0]  # a style crop and a photo crop for the style transfer term
-    assert crop.shape == photo.shape == (3, 64, 64)
+    # a style crop, a photo crop and its guided image's for the style transfer term
+    crop, photo, guided = data.train[0]
+    assert crop.shape == photo.shape == guided.shape == (3, 64, 64)
     batch = data.collate_fn([data.train[0], data.train[1]])
-    assert batch["pixel_values"].shape == batch["photo_values"].shape == (2, 3, 64, 64)
+    assert batch["pixel_values"].shape == batch["guided_values"].shape == (2, 3, 64, 64)
     assert "style_loss" in backbone.extras
     assert (f"warning: style image {style / 'small.png'} is 48x40 px, smaller than the 64 px "
             "crop: it is upscaled") in capsys.readouterr().out
