@@ -30,22 +30,23 @@ class ArtData(DataSection):
                                       "short side is resized to crop x a random zoom in this range")
     crops_per_image: int = Field(64, ge=1, description="random crops per image and epoch")
     validation_images: int = Field(1, ge=0, description="style images held out for validation loss")
-    style_loss: float = Field(1.0, ge=0, description="pixel pipelines: weight of the style "
-                              "transfer term of the fine-tuning loss (the Gram style loss of "
-                              "the model's clean-image predictions from noised photos, as "
-                              "sample.style_guidance measures it); 0: plain denoising only")
+    style_loss: float = Field(0.0, ge=0, description="pixel pipelines: weight of the Gram "
+                              "style loss of the model's clean-image predictions from noised "
+                              "photos (as sample.style_guidance measures it), beside the "
+                              "denoising loss; 0 (default): off, the distillation term "
+                              "carries the style")
     content_loss: float = Field(1.0, ge=0, description="weight, inside the style term, of "
                                 "keeping the photo's VGG16 relu2_2 activations")
-    distil: float = Field(0.0, ge=0, description="pixel pipelines: weight of the guidance "
+    distil: float = Field(30.0, ge=0, description="pixel pipelines: weight of the guidance "
                           "distillation term: the mean squared error between the model's "
                           "clean-image prediction from a noised photo and what the backbone, "
                           "style-guided, makes of that photo by SDEdit (made once, before "
-                          "training); 0: off")
+                          "training); 0: off (plain denoising, unless style_loss)")
     distil_strength: float = Field(0.3, gt=0, le=1, description="the SDEdit strength of the "
                                    "guided images the distillation term learns")
-    distil_guidance: float = Field(0.02, gt=0, description="the style guidance scale of the "
+    distil_guidance: float = Field(0.06, gt=0, description="the style guidance scale of the "
                                    "guided images the distillation term learns")
-    distil_seeds: int = Field(2, ge=1, description="guided images made per photo (noise seeds)")
+    distil_seeds: int = Field(8, ge=1, description="guided images made per photo (noise seeds)")
     photos: str = Field("photos", description="folder or file of images, or a built-in set, "
                         "that the style term stylises while training (keep the content "
                         "images out of it to measure on unseen photos)")
