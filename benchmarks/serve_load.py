@@ -1,7 +1,8 @@
 """Throughput and latency of `tlgen serve` under load vs offline sampling, side by side.
 
     python benchmarks/serve_load.py RUN [--clients 8] [--n 16] [--requests 32] [--threads 1]
-                                        [--overlap-scoring] [--draw-ahead N] [--soak SECONDS]
+                                        [--overlap-scoring] [--sample-process] [--draw-ahead N]
+                                        [--soak SECONDS]
 
 RUN is a fine-tuned molecules run (`tlgen run --plugin molecules --set train.threads=1`).
 In order, one thing at a time on the machine:
@@ -12,7 +13,8 @@ In order, one thing at a time on the machine:
    (timed again right after the full load; on a shared machine the faster of the two is
    what served is compared with);
 2. `tlgen serve RUN` in a subprocess on a free 127.0.0.1 port (``--threads`` torch threads;
-   ``--overlap-scoring``: item_metrics in a scoring process; ``--draw-ahead N``: unseeded
+   ``--overlap-scoring``: item_metrics in a scoring process; ``--sample-process``: ``sample``
+   calls in a process of their own, away from the event loop's GIL; ``--draw-ahead N``: unseeded
    requests served from a stock the sampler keeps drawing in calls of N);
    ``--clients`` closed-loop clients (threads, httpx) each send ``--requests`` unseeded
    ``POST /v1/generate {"n": N}``: SMILES/s, its ratio to offline, p50 / p99 latency;
@@ -20,7 +22,8 @@ In order, one thing at a time on the machine:
    are answered, so the sampler stays saturated), and half the full-load request rate
    (the same clients paced as locust's ``constant_throughput`` paces users) (p50 / p99);
 4. with ``--soak S``: full load for S seconds, errors counted and the server's RSS (with its
-   scoring process's: shared pages count twice) read every 5 s (first, last, max).
+   scoring and sampling processes': pages the scoring process shares with the server since
+   the fork count twice) read every 5 s (first, last, max).
 
 Load goes only to 127.0.0.1 and every loop is bounded.
 """
@@ -156,27 +159,31 @@ def measured(url: str, clients: int, n: int, requests: int, ahead: int, pid: int
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each of the server's threads (by id) and of its
-    child processes together (``children``: the scoring process), from /proc."""
+    """CPU seconds (user + system) so far of each of the server's threads (``thread <id>``)
+    and of each of its child processes, all their threads together (``child <pid>``: the
+    scoring process, the sampling process), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def used(stat: Path) -> float:
         fields = stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / tick
 
-    found = {task.name: used(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir()}
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    found["children"] = sum(used(Path(f"/proc/{c}/stat")) for c in children)
+    found = {f"thread {task.name}": used(task / "stat")
+             for task in Path(f"/proc/{pid}/task").iterdir()}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found[f"child {child}"] = used(Path(f"/proc/{child}/stat"))
     return found
 
 
 def cpu_split(before: dict[str, float], after: dict[str, float]) -> tuple[float, float, float]:
-    """CPU seconds between two ``cpu_seconds``: the thread that used most (the sampler), the
-    server's other threads (the event loop: HTTP, JSON, the log), its child processes."""
-    used = {k: v - before.get(k, 0.0) for k, v in after.items() if k != "children"}
+    """CPU seconds between two ``cpu_seconds``: the sampler (the thread or child process
+    that used most), the server's other threads (the event loop: HTTP, JSON, the log), its
+    other child processes (scoring)."""
+    used = {k: v - before.get(k, 0.0) for k, v in after.items()}
     busiest = max(used, key=used.get)
-    return (used[busiest], sum(v for k, v in used.items() if k != busiest),
-            after["children"] - before["children"])
+    return (used[busiest],
+            sum(v for k, v in used.items() if k != busiest and k.startswith("thread")),
+            sum(v for k, v in used.items() if k != busiest and k.startswith("child")))
 
 
 def rss_mb(pid: int) -> float:
@@ -204,6 +211,9 @@ def main() -> None:
                         help="the server's --max-wait-ms (default: its own)")
     parser.add_argument("--overlap-scoring", action="store_true",
                         help="serve with --overlap-scoring (item_metrics in a scoring process)")
+    parser.add_argument("--sample-process", action="store_true",
+                        help="serve with --sample-process (sample calls in a process of their "
+                             "own, away from the event loop's GIL)")
     parser.add_argument("--draw-ahead", type=int, default=0,
                         help="the server's --draw-ahead (artefacts drawn ahead; 0: off)")
     args = parser.parse_args()
@@ -224,6 +234,7 @@ def main() -> None:
     print(f"offline in calls of {merged} (" + ("the server's draw-ahead calls" if args.draw_ahead
           else f"the most {args.clients} clients can merge") + f"): {small:8.1f} SMILES/s")
     extra = (("--overlap-scoring",) if args.overlap_scoring else ()) + (
+        ("--sample-process",) if args.sample_process else ()) + (
         ("--max-wait-ms", str(args.max_wait_ms)) if args.max_wait_ms is not None else ()) + (
         "--draw-ahead", str(args.draw_ahead))
     proc, url = start_server(args.run, args.threads, log_dir, extra)
@@ -246,9 +257,9 @@ def main() -> None:
         sampler, rest, scorer = (1000 * c for c in full["cpu"])
         print(f"CPU per SMILES drawn (what contention does not change): offline sample hook "
               f"{1000 * cpu_sample:.2f} ms, item_metrics {1000 * cpu_score:.2f} ms; served: "
-              f"sampler thread {sampler:.2f} ms ({sampler / 1000 / cpu_sample:.2f} x offline), "
+              f"sampler {sampler:.2f} ms ({sampler / 1000 / cpu_sample:.2f} x offline), "
               f"rest of the server process {rest:.2f} ms, scoring process {scorer:.2f} ms; the "
-              f"sampler thread was on a core {full['on_core']:.0%} of the wall time")
+              f"sampler was on a core {full['on_core']:.0%} of the wall time")
         fewer = max(1, args.clients // 2)
         half = measured(url, fewer, args.n, args.requests, args.draw_ahead, proc.pid)
         print(f"served, {fewer} closed-loop clients:      {half['rate']:8.1f} SMILES/s; p50 "

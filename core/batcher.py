@@ -207,8 +207,7 @@ class MicroBatcher:
     async def _sample(self, config: BaseModel, n: int) -> tuple[list, float]:
         """``n`` artefacts from the sampling thread, timed into the metrics."""
         started = time.monotonic()
-        samples = await asyncio.get_running_loop().run_in_executor(
-            self.engine.sampler, self.engine.sample, config, n)
+        samples = await self.engine.draw(config, n)
         took = time.monotonic() - started
         self.rate = len(samples) / took if took > 0 else self.rate
         if self.metrics:

@@ -48,6 +48,10 @@ def _needs(extra: str, *modules: str) -> None:
 @click.option("--overlap-scoring/--no-overlap-scoring", default=False, show_default=True,
               help="Score batches (item_metrics) in a forked process of their own while the "
                    "next is drawn (a second core for Python-heavy scoring such as RDKit's).")
+@click.option("--sample-process/--no-sample-process", default=False, show_default=True,
+              help="Draw (sample) in a process of its own, which opens the run again: a "
+                   "sampling thread shares the GIL with the event loop and waits for it at "
+                   "every torch call.")
 @click.option("--draw-ahead", default=0, show_default=True, type=click.IntRange(min=0),
               help="Keep this many artefacts drawn and scored ahead at the run's sample "
                    "settings, for unseeded requests that ask for those: the sampler then draws "
@@ -56,8 +60,8 @@ def _needs(extra: str, *modules: str) -> None:
               "Ray Serve deployment (pip install 'tlgen[ray]'; RAY_ADDRESS joins a cluster).")
 @_one_line_errors
 def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_batch,
-          max_wait_ms, max_pending, max_body_bytes, log_dir, overlap_scoring, draw_ahead,
-          replicas):
+          max_wait_ms, max_pending, max_body_bytes, log_dir, overlap_scoring, sample_process,
+          draw_ahead, replicas):
     """Serve a run's fine-tuned model over HTTP: /v1/generate, /v1/completions, /metrics.
 
     \b
@@ -89,7 +93,8 @@ def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_b
     from .engine import Engine
     from .serve import create_app
 
-    engine = Engine.load(run_dir, flags, threads=threads, overlap=overlap_scoring)
+    engine = Engine.load(run_dir, flags, threads=threads, overlap=overlap_scoring,
+                         sample_process=sample_process)
     engine.warm_up()
     app = create_app(engine, settings)
     click.echo(f"serving {engine.name} ({engine.run.plugin}) on http://{host}:{port} "

@@ -145,3 +145,29 @@ def test_a_failing_draw_ahead_answers_the_waiting_request_and_stops(engine, tmp_
             assert fine.status_code == 200
     finally:
         failing.close()
+
+
+def test_a_sampling_process_draws_what_the_thread_draws_and_serves_it(engine, tmp_path):
+    """``--sample-process``: ``sample`` runs in a spawned process that opened the run itself;
+    a seeded request over HTTP gets what the in-process sampler gives for that seed."""
+    from tlgen.engine import Engine
+    from tlgen.errors import PluginError
+    from tlgen.serve import ServeSettings, create_app
+
+    spawned = Engine.load(engine.run.dir, sample_process=True)
+    spawned.warm_up()
+    try:
+        assert spawned.sampling.submit(os.getpid).result() != os.getpid()
+        config = engine.sample_config({"seed": 11})
+        assert asyncio.run(spawned.draw(config, 4)) == engine.sample(config, 4)
+        app = create_app(spawned, ServeSettings(log_dir=str(tmp_path)))
+        with LiveServer(app) as server, httpx.Client(timeout=60) as client:
+            answer = client.post(f"{server.url}/v1/generate", json={"n": 3, "seed": 5})
+            assert answer.status_code == 200
+            served = [item["artefact"] for item in answer.json()["items"]]
+            assert served == engine.sample(engine.sample_config({"seed": 5}), 3)
+        with pytest.raises(PluginError, match="asked to fail.*in the sampling process"):
+            asyncio.run(spawned.draw(config.model_copy(update={"fail": True}), 2))
+        assert asyncio.run(spawned.draw(config, 4)) == engine.sample(config, 4)  # it lives on
+    finally:
+        spawned.close()
