@@ -46,7 +46,7 @@ class ArtData(DataSection):
                                    "guided images the distillation term learns")
     distil_guidance: float = Field(0.06, gt=0, description="the style guidance scale of the "
                                    "guided images the distillation term learns")
-    distil_seeds: int = Field(8, ge=1, description="guided images made per photo (noise seeds)")
+    distil_seeds: int = Field(4, ge=1, description="guided images made per photo (noise seeds)")
     photos: str = Field("photos", description="folder or file of images, or a built-in set, "
                         "that the style term stylises while training (keep the content "
                         "images out of it to measure on unseen photos)")
