@@ -48,8 +48,8 @@ class Engine:
     :meth:`draw` runs ``sample`` in a spawned process that opens the run itself with the same
     :meth:`load` (started by :meth:`warm_up`): a sampler thread shares the GIL with the event
     loop, and every torch call of its decoding loop gives the GIL up and waits to get it back
-    (measured here: a thread drawing 430 SMILES/s drew 319 beside a thread running Python a
-    third of the time). Each call sees a shallow copy of the run whose ``[sample]`` section is
+    (``benchmarks/sampler_gil.py``: a thread drawing 388 SMILES/s drew 296 beside a thread
+    running Python a third of the time). Each call sees a shallow copy of the run whose ``[sample]`` section is
     the request's and which writes no sample files."""
 
     def __init__(self, run, backbone, data, overlap: bool = False,
