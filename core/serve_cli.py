@@ -84,6 +84,9 @@ def serve(run_dir, host, port, api_key, overrides, device, threads, max_n, max_b
                              draw_ahead=draw_ahead)
     flags = list(overrides) + ([f"train.device={device!r}"] if device else [])
     if replicas:
+        if sample_process or overlap_scoring:
+            raise TlgenError("--sample-process and --overlap-scoring serve one process; with "
+                             "--replicas each Ray replica samples and scores on its own thread")
         from .ray_serve import serve_replicas
 
         serve_replicas(run_dir, flags, threads, settings, host, port, replicas)

@@ -529,3 +529,15 @@ def test_resume_to_fewer_steps_than_trained_is_refused(run_dir):
     with unchanged(run_dir):
         result = invoke("run", "--resume", run_dir, "--steps", "1")
     refused(result, "train.max_steps 1 is below the 2 steps already trained (step-00000002)")
+
+
+def test_serve_refuses_one_process_options_with_replicas(tmp_path):
+    """--sample-process / --overlap-scoring shape one server process; with --replicas they
+    would be ignored, so they are refused before Ray starts."""
+    pytest.importorskip("fastapi")
+    for flag in ("--sample-process", "--overlap-scoring"):
+        result = invoke("serve", tmp_path, "--replicas", 2, flag)
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            "Error: --sample-process and --overlap-scoring serve one process; with --replicas "
+            "each Ray replica samples and scores on its own thread"]
