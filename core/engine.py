@@ -49,8 +49,8 @@ class Engine:
     :meth:`load` (started by :meth:`warm_up`): a sampler thread shares the GIL with the event
     loop, and every torch call of its decoding loop gives the GIL up and waits to get it back
     (``benchmarks/sampler_gil.py``: a thread drawing 388 SMILES/s drew 296 beside a thread
-    running Python a third of the time). Each call sees a shallow copy of the run whose ``[sample]`` section is
-    the request's and which writes no sample files."""
+    running Python a third of the time). Each call sees a shallow copy of the run whose
+    ``[sample]`` section is the request's and which writes no sample files."""
 
     def __init__(self, run, backbone, data, overlap: bool = False,
                  source: tuple | None = None):
@@ -130,40 +130,32 @@ class Engine:
         return rows
 
     async def draw(self, config: BaseModel, n: int) -> list:
-        """:meth:`sample` off the event loop: in the sampling process where there is one (the
-        config travels as JSON, a failure back as text), else on the sampling thread. A
-        sampling process that died is not replaced: drawing goes back to the thread."""
-        loop = asyncio.get_running_loop()
-        if self.sampling is None:
-            return await loop.run_in_executor(self.sampler, self.sample, config, n)
-        try:
-            ok, value = await asyncio.wrap_future(self.sampling.submit(
-                _sample_spawned, config.model_dump(mode="json"), n))
-        except BrokenProcessPool:
-            self.sampling = None
-            raise PluginError("the sampling process died; drawing goes on in the server's "
-                              "sampling thread") from None
-        if not ok:
-            raise PluginError(f"{value} (in the sampling process)")
-        return value
+        """:meth:`sample` off the event loop: in the sampling process where there is one,
+        else on the sampling thread (:meth:`_off_loop`)."""
+        return await self._off_loop("sampling", "drawing", "sample", config, n)
 
     async def score(self, config: BaseModel, samples: list) -> list[dict]:
-        """:meth:`item_metrics` off the event loop: in the scoring process with ``overlap``
-        (the config travels as JSON, a failure back as text), else on the sampling thread.
-        A scoring process that died is not replaced: scoring goes back to the thread."""
-        loop = asyncio.get_running_loop()
-        if self.scoring is None:
-            return await loop.run_in_executor(self.sampler, self.item_metrics, config, samples)
+        """:meth:`item_metrics` off the event loop: in the scoring process with ``overlap``,
+        else on the sampling thread (:meth:`_off_loop`)."""
+        return await self._off_loop("scoring", "scoring", "item_metrics", config, samples)
+
+    async def _off_loop(self, process: str, work: str, method: str, config: BaseModel,
+                        arg: Any) -> Any:
+        """``self.<method>(config, arg)`` in the process pool ``self.<process>`` (the config
+        travels as JSON, a failure back as text), or on the sampling thread where there is
+        none. A process that died is not replaced: the work goes back to the thread."""
+        pool = getattr(self, process)
+        if pool is None:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.sampler, getattr(self, method), config, arg)
         try:
-            ok, value = await asyncio.wrap_future(self.scoring.submit(
-                _score_forked, config.model_dump(mode="json"), samples))
+            result = await asyncio.wrap_future(pool.submit(
+                _in_child, method, config.model_dump(mode="json"), arg))
         except BrokenProcessPool:
-            self.scoring = None
-            raise PluginError("the scoring process died; scoring goes on in the server's "
+            setattr(self, process, None)
+            raise PluginError(f"the {process} process died; {work} goes on in the server's "
                               "sampling thread") from None
-        if not ok:
-            raise PluginError(f"{value} (in the scoring process)")
-        return value
+        return _answer(result, process)
 
     def warm_up(self) -> None:
         """Draw and score two artefacts once: the plugin builds its references now rather
@@ -184,10 +176,8 @@ class Engine:
             self.sampling = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"),
                                                 initializer=_open_sampler,
                                                 initargs=self.source)
-            ok, value = self.sampling.submit(_sample_spawned, config.model_dump(mode="json"),
-                                             2).result()
-            if not ok:
-                raise PluginError(f"{value} (in the sampling process)")
+            _answer(self.sampling.submit(_in_child, "sample", config.model_dump(mode="json"),
+                                         2).result(), "sampling")
 
     def describe(self) -> dict[str, Any]:
         """The run as ``/v1/models`` shows it: plugin, base model, adapters."""
@@ -239,20 +229,20 @@ def _open_sampler(run_dir: str, overrides: list, threads: int | None) -> None:
     _FORKED = Engine.load(run_dir, overrides, threads=threads)
 
 
-def _sample_spawned(config: dict, n: int) -> tuple[bool, Any]:
-    """``sample`` in the sampling process: ``(True, artefacts)`` or ``(False, message)``."""
+def _in_child(method: str, config: dict, arg: Any) -> tuple[bool, Any]:
+    """``sample`` or ``item_metrics`` of the engine a scoring or sampling process holds:
+    ``(True, result)`` or ``(False, message)``."""
     engine = _FORKED
     try:
-        return True, engine.sample(type(engine.run.config.sample).model_validate(config), n)
+        return True, getattr(engine, method)(
+            type(engine.run.config.sample).model_validate(config), arg)
     except Exception as exc:  # sent back as text: a plugin's exception may not unpickle
         return False, str(exc) if isinstance(exc, TlgenError) else f"{type(exc).__name__}: {exc}"
 
 
-def _score_forked(config: dict, samples: list) -> tuple[bool, Any]:
-    """``item_metrics`` in the scoring process: ``(True, rows)`` or ``(False, message)``."""
-    engine = _FORKED
-    try:
-        return True, engine.item_metrics(type(engine.run.config.sample).model_validate(config),
-                                         samples)
-    except Exception as exc:  # sent back as text: a plugin's exception may not unpickle
-        return False, str(exc) if isinstance(exc, TlgenError) else f"{type(exc).__name__}: {exc}"
+def _answer(result: tuple[bool, Any], process: str) -> Any:
+    """What a child process's ``_in_child`` returned, or its failure as a PluginError."""
+    ok, value = result
+    if not ok:
+        raise PluginError(f"{value} (in the {process} process)")
+    return value
