@@ -161,7 +161,8 @@ class Engine:
         """Draw and score two artefacts once: the plugin builds its references now rather
         than in the first request, and we learn whether ``sample`` returns exactly ``n`` (a
         plugin that adds a fixed set of its own cannot share a call between requests). With
-        ``overlap``, then fork the scoring process, which inherits what was built."""
+        ``overlap``, then fork the scoring process, which inherits what was built; with
+        ``sample_process``, spawn the sampling process and have it draw two as well."""
         config = self.sample_config({})
         samples = self.sample(config, 2)
         self.exact_n = len(samples) == 2
@@ -207,7 +208,7 @@ class Engine:
                 pool.shutdown(wait=True)
 
 
-_FORKED: Engine | None = None  # the engine a scoring process inherited or a sampling one opened
+_CHILD: Engine | None = None  # a child process's engine: inherited (scoring) or opened (sampling)
 
 
 def _adopt(engine: Engine) -> None:
@@ -215,24 +216,24 @@ def _adopt(engine: Engine) -> None:
     (the sampler has the other cores), no Ctrl-C of its own (the server stops it)."""
     import torch
 
-    global _FORKED
+    global _CHILD
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
-    _FORKED = engine
+    _CHILD = engine
 
 
 def _open_sampler(run_dir: str, overrides: list, threads: int | None) -> None:
     """The sampling process's start (spawned): the run opened as the server opened it, no
     Ctrl-C of its own (the server stops it)."""
-    global _FORKED
+    global _CHILD
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _FORKED = Engine.load(run_dir, overrides, threads=threads)
+    _CHILD = Engine.load(run_dir, overrides, threads=threads)
 
 
 def _in_child(method: str, config: dict, arg: Any) -> tuple[bool, Any]:
     """``sample`` or ``item_metrics`` of the engine a scoring or sampling process holds:
     ``(True, result)`` or ``(False, message)``."""
-    engine = _FORKED
+    engine = _CHILD
     try:
         return True, getattr(engine, method)(
             type(engine.run.config.sample).model_validate(config), arg)
