@@ -141,6 +141,9 @@ class RewardConfig(Section):
     collapse_below: float = Field(0.25, ge=0, le=1)  # collapse: new calls < this x batch_size
     collapse_steps: int = Field(5, ge=1)  # for this many steps in a row
     temperature_max: float = Field(2.0, gt=0)
+    # REINVENT's regulariser: + likelihood_penalty * mean(-1 / log P_agent) over the trained
+    # sequences, which grows as an agent makes a sequence near certain (0: off)
+    likelihood_penalty: float = Field(5e3, ge=0)
     replay_size: int = Field(100, ge=0)  # best unique sequences kept
     replay_batch: int = Field(10, ge=0)  # of them replayed per step
     temperature: float = Field(1.0, gt=0)

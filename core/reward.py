@@ -4,9 +4,11 @@ The agent starts as the (fine-tuned) backbone and the prior is a frozen copy of 
 step samples a batch from the agent, decodes it through the plugin (``decode``), scores
 it (``reward``: scores in [0, 1]) and minimises REINVENT's DAP loss
 
-    (log P_prior(x) + sigma * S(x) - log P_agent(x))^2
+    (log P_prior(x) + sigma * S(x) - log P_agent(x))^2  -  penalty / log P_agent(x)
 
-over the batch plus a few sequences replayed from a memory of the best ones. It stops on
+over the batch's distinct sequences plus a few replayed from a memory of the best ones
+(drawn in proportion to their score), with REINVENT's penalty on sequences the agent finds
+too likely (``likelihood_penalty``, 5,000 in REINVENT: it holds off collapse). It stops on
 the first rule met: the oracle budget spent, a stall (the top-10 not improved for
 ``stall_calls`` calls, or fewer than ``stall_new`` new samples a step for ``stall_steps``
 steps), a step cap the user set, or a batch's mean score reaching ``max_score``; which one is
@@ -82,11 +84,14 @@ class ReplayMemory:
         return sorted(s for s, _, _ in self.items.values())[-k:]
 
     def draw(self, n: int) -> list[tuple[float, list[int], float]]:
-        """``n`` remembered sequences drawn uniformly (torch's RNG, so resume repeats it)."""
+        """``n`` remembered sequences (all, if fewer), drawn without replacement with
+        probability in proportion to their score, as REINVENT's experience replay draws
+        (torch's RNG, so resume repeats it)."""
         values = list(self.items.values())
         if not values or not n:
             return []
-        picks = torch.randperm(len(values))[:n].tolist()
+        weights = torch.tensor([s for s, _, _ in values], dtype=torch.float64)
+        picks = torch.multinomial(weights, min(n, len(values)), replacement=False).tolist()
         return [values[i] for i in picks]
 
     def state_dict(self) -> dict:
@@ -252,25 +257,35 @@ class RewardLoop:
         all_scores = _checked(rewards, samples)
         start = self.accelerator.process_index * len(ids)
         scores = all_scores[start: start + len(ids)]
+        # each distinct sequence of the batch once (REINVENT: a collapsed agent draws the
+        # same few many times; they are not weighted by their count, nor computed again)
+        unique: dict[tuple, int] = {}  # each distinct sequence -> its first row
+        for row, seq in enumerate(ids):
+            unique.setdefault(tuple(seq), row)
+        first = torch.tensor(list(unique.values()), dtype=torch.long)
+        order = {seq: k for k, seq in enumerate(unique)}
+        back = torch.tensor([order[tuple(seq)] for seq in ids], dtype=torch.long)
         replay = self.memory.draw(self.cfg.replay_batch)
-        batch, mask = _pad(ids + [seq for _, seq, _ in replay], self.eos, self.accelerator.device)
+        rows = [list(seq) for seq in unique] + [seq for _, seq, _ in replay]
+        device = self.accelerator.device
         self.model.train()
-        agent = sequence_logp(self.model, batch, mask)
+        agent = logp_by_length(self.model, rows, self.eos, device)
         with torch.no_grad():
-            prior = sequence_logp(self.prior, batch[: len(ids)], mask[: len(ids)])
-        device = prior.device
+            prior = logp_by_length(self.prior, rows[: len(unique)], self.eos, device)
         target_prior = torch.cat([prior, torch.tensor([p for _, _, p in replay], device=device)])
-        target_score = torch.cat([scores.to(device),
+        target_score = torch.cat([scores[first].to(device),
                                   torch.tensor([s for s, _, _ in replay], device=device)])
         loss = (target_prior + self.cfg.sigma * target_score - agent).pow(2).mean()
+        if self.cfg.likelihood_penalty:  # REINVENT's: -1/log P grows as log P nears 0
+            loss = loss - self.cfg.likelihood_penalty * (1 / agent.clamp(max=-1e-6)).mean()
         if not torch.isfinite(loss):
             raise TlgenError(f"reward stage stopped at step {self.state.step + 1}: the loss became "
                              f"non-finite; the last checkpoint is intact; lower reward.lr")
         self.accelerator.backward(loss)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        all_prior = torch.tensor(self._everywhere(prior.tolist()))
-        agent_nll = -torch.tensor(self._everywhere(agent[: len(ids)].detach().tolist()))
+        all_prior = torch.tensor(self._everywhere(prior[back.to(device)].tolist()))
+        agent_nll = -torch.tensor(self._everywhere(agent[back.to(device)].detach().tolist()))
         self.memory.add([str(s) for s in samples], every_ids, all_prior, all_scores)
         self.state.calls += len(samples) if rewards.calls is None else rewards.calls
         self.last_score = float(all_scores.mean())
@@ -319,6 +334,22 @@ class RewardLoop:
         kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
         with open(scored, "w", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerows(kept)
+
+
+def logp_by_length(model: torch.nn.Module, rows: list[list[int]], pad: int, device,
+                   chunk: int = 16) -> torch.Tensor:
+    """``sequence_logp`` of each row, in order, computed on rows grouped by length,
+    ``chunk`` at a time, each group padded to its own longest: a batch padded to its one
+    longest sequence spends a quarter to a third of its compute on padding on the shipped
+    prior's batches (benchmarks/reward_step.py: 0.67-0.77x grouped)."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    parts = []
+    for start in range(0, len(order), chunk):
+        ids, mask = _pad([rows[i] for i in order[start: start + chunk]], pad, device)
+        parts.append(sequence_logp(model, ids, mask))
+    where = torch.empty(len(order), dtype=torch.long)
+    where[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    return torch.cat(parts)[where.to(device)]
 
 
 def sequence_logp(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

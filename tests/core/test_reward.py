@@ -111,6 +111,53 @@ def test_the_stall_rules_stop_the_stage(make_run):
     assert few["steps"] == 4 and few["stopped"].startswith("stall: fewer than")
 
 
+def test_each_distinct_sequence_of_a_batch_counts_once_in_the_loss(make_run):
+    """REINVENT's unique-sequence batch: a collapsed agent that draws one sequence 15 times
+    and another once trains on the two, not on a batch weighted 15 to 1."""
+    vowel, consonant = ALPHABET.index("a"), ALPHABET.index("t")
+
+    def draw(n, max_tokens):
+        return [[BOS, vowel, vowel, BOS]] * (n - 1) + [[BOS, consonant, consonant, BOS]]
+
+    sampler = hooks_plugin(sample_ids=hookimpl(tryfirst=True)(
+        lambda n, max_tokens: draw(n, max_tokens)))
+    run = make_run(*REWARD, "reward.max_steps=1", "reward.likelihood_penalty=0",
+                   extra=[scorer(), sampler])
+    run.execute()
+    first = next(r for r in read_metrics(run.dir) if r["split"] == "reward")
+    # step 1: the agent is the prior (but for dropout), so each row's loss is about
+    # (sigma * score)^2, scores 1 and 0: half of sigma^2 (15/16 of it if counted by draws)
+    assert first["loss"] == pytest.approx(32 ** 2 / 2, rel=0.02)
+    assert first["duplicates"] == pytest.approx(14 / 16)
+
+
+def test_the_loss_holds_reinvents_penalty_on_a_sequence_made_near_certain(make_run):
+    vowel = ALPHABET.index("a")
+    sampler = hooks_plugin(sample_ids=hookimpl(tryfirst=True)(
+        lambda n, max_tokens: [[BOS, vowel, vowel, BOS]] * n))
+    run = make_run(*REWARD, "reward.max_steps=1", "reward.likelihood_penalty=5000",
+                   extra=[scorer(), sampler])
+    run.execute()
+    first = next(r for r in read_metrics(run.dir) if r["split"] == "reward")
+    # one distinct sequence, score 1: (sigma * 1)^2 + 5000 / its NLL under the agent
+    assert first["loss"] == pytest.approx(32 ** 2 + 5000 / first["agent_nll"], rel=0.02)
+
+
+def test_log_p_grouped_by_length_is_each_row_alone_in_order():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tlgen.reward import logp_by_length, sequence_logp
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=12, n_positions=32, n_embd=16, n_layer=1,
+                                       n_head=2)).eval()
+    rows = [[11, *torch.randint(0, 10, (n,)).tolist(), 10] for n in (9, 2, 17, 5, 2, 12, 7)]
+    alone = torch.cat([sequence_logp(model, torch.tensor([r]), torch.ones(1, len(r)).long())
+                       for r in rows])
+    torch.testing.assert_close(logp_by_length(model, rows, 10, "cpu", chunk=3), alone,
+                               atol=1e-5, rtol=1e-5)
+
+
 def test_a_collapsed_agent_restarts_from_the_prior(make_run):
     restart = ["reward.explore='restart'", "reward.collapse_steps=3", "reward.save_every=100"]
     runs = {name: make_run(*REWARD, f"reward.max_steps={steps}", *settings,
