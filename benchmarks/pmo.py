@@ -13,8 +13,10 @@ classifiers (drd2, gsk3b, jnk3) are not run; the sum printed is over the tasks r
 REINVENT's over the same tasks.
 
 Settings: one file for every task, benchmarks/pmo.toml (PMO's tuned REINVENT ones: sigma 500,
-lr 5e-4, batch 64, 24 replayed a step from the 100 best; no diversity filter; the stage
-spends the budget and restarts the agent from the prior when it collapses); --set overrides.
+lr 5e-4, batch 64, 24 replayed a step from the 100 best, drawn in proportion to score;
+REINVENT's loss as its code has it: the batch's distinct sequences, plus 5,000 x mean(-1 /
+log P_agent); no diversity filter; the stage spends the budget and restarts the agent from
+the prior when it collapses); --set overrides.
 --jobs runs that many task-seeds at once (one thread each).
 """
 
