@@ -262,12 +262,12 @@ class RewardLoop:
         unique: dict[tuple, int] = {}  # each distinct sequence -> its first row
         for row, seq in enumerate(ids):
             unique.setdefault(tuple(seq), row)
-        first = torch.tensor(list(unique.values()), dtype=torch.long)
+        first = list(unique.values())
         order = {seq: k for k, seq in enumerate(unique)}
-        back = torch.tensor([order[tuple(seq)] for seq in ids], dtype=torch.long)
-        replay = self.memory.draw(self.cfg.replay_batch)
-        rows = [list(seq) for seq in unique] + [seq for _, seq, _ in replay]
         device = self.accelerator.device
+        back = torch.tensor([order[tuple(seq)] for seq in ids], dtype=torch.long, device=device)
+        replay = self.memory.draw(self.cfg.replay_batch)
+        rows = [ids[r] for r in first] + [seq for _, seq, _ in replay]
         self.model.train()
         agent = logp_by_length(self.model, rows, self.eos, device)
         with torch.no_grad():
@@ -284,8 +284,8 @@ class RewardLoop:
         self.accelerator.backward(loss)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        all_prior = torch.tensor(self._everywhere(prior[back.to(device)].tolist()))
-        agent_nll = -torch.tensor(self._everywhere(agent[back.to(device)].detach().tolist()))
+        all_prior = torch.tensor(self._everywhere(prior[back].tolist()))
+        agent_nll = -torch.tensor(self._everywhere(agent[back].detach().tolist()))
         self.memory.add([str(s) for s in samples], every_ids, all_prior, all_scores)
         self.state.calls += len(samples) if rewards.calls is None else rewards.calls
         self.last_score = float(all_scores.mean())
