@@ -17,6 +17,9 @@ examples/art/pretrain_painterly.toml`` trains on.
 
 Styles 16, 19 and 25 are left out: on a rendered photo they show Starry-Night-like blue and
 yellow swirls (looked at by eye: examples/art/painterly_styles.png is that sheet).
+``--leave-out ukiyoe`` also leaves out the built-in ukiyo-e style set's nine prints and
+Magenta's style 24 (cream and Prussian-blue waves, the Great-Wave look on that sheet), so
+that the backbone has not seen the second style it is later fine-tuned on.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from tlgen.plugins.art.data import image_files, read_rgb, resize_short_side
+from tlgen.plugins.art.data import builtin, image_files, read_rgb, resize_short_side
 
 STYLES = 26
 VAN_GOGH_LIKE = (16, 19, 25)
+# Magenta styles that look like a built-in style set, left out with that set (--leave-out).
+LOOKS_LIKE = {"ukiyoe": (24,)}
 
 
 def stylise(session: ort.InferenceSession, img: Image.Image, style: int) -> Image.Image:
@@ -63,7 +68,12 @@ def main() -> None:
     parser.add_argument("--gcompris", type=Path, help="manifest.csv written by "
                         "examples/art/gcompris_paintings.py: its photos are added (and "
                         "re-rendered), its paintings added as they are, Van Gogh's left out")
+    parser.add_argument("--leave-out", choices=sorted(LOOKS_LIKE), action="append", default=[],
+                        help="a built-in style set to keep out: its paintings (by file name) "
+                        "and the Magenta styles that look like it")
     args = parser.parse_args()
+    left_out = {path.stem for name in args.leave_out for path in builtin(name)}
+    skipped_styles = set(VAN_GOGH_LIKE).union(*(LOOKS_LIKE[name] for name in args.leave_out))
     args.out.mkdir(parents=True, exist_ok=True)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -78,18 +88,19 @@ def main() -> None:
         photos += [(args.gcompris.parent / row["file"], row["file"]) for row in manifest
                    if row["file"].startswith("photos/")]
         paintings = [(args.gcompris.parent / row["file"], row["painter"])
-                     for row in manifest if _other_painting(row)]
+                     for row in manifest if _other_painting(row)
+                     and Path(row["file"]).stem not in left_out]
     for path, source in photos:
         photo = resize_short_side(read_rgb(path), args.size)
         photo.save(args.out / f"{path.stem}.png")
         rows.append((f"{path.stem}.png", source, "photo"))
         for style in range(STYLES):
-            if style in VAN_GOGH_LIKE:
+            if style in skipped_styles:
                 continue
             name = f"{path.stem}_s{style:02d}.png"
             stylise(session, photo, style).save(args.out / name)
             rows.append((name, source, f"multistyle26:{style}"))
-        print(f"{source}: {STYLES - len(VAN_GOGH_LIKE)} styles", flush=True)
+        print(f"{source}: {STYLES - len(skipped_styles)} styles", flush=True)
     for path, painter in paintings:
         resize_short_side(read_rgb(path), args.size).save(args.out / f"painting_{path.stem}.png")
         rows.append((f"painting_{path.stem}.png", painter, "painting"))
